@@ -1,0 +1,34 @@
+/** Exit codes of the contract (product.md, "Exit codes"). */
+export const ExitCode = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  exposed: 3,
+  failedUndone: 4,
+  failedNotUndone: 5,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** An error meant for the user: carries the exit code, a one-line message and a hint. Only the CLI entry prints it. */
+export class ExmitError extends Error {
+  readonly code: ExitCodeValue;
+  readonly hint: string | undefined;
+
+  constructor(code: ExitCodeValue, message: string, hint?: string) {
+    super(message);
+    this.name = 'ExmitError';
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+/** A user's mistake in how the command was called (exit 2). */
+export function usageError(message: string, hint?: string): ExmitError {
+  return new ExmitError(ExitCode.usage, message, hint);
+}
+
+/** Bad input, unreadable file, failed engine: exit 1, nothing changed. */
+export function inputError(message: string, hint?: string): ExmitError {
+  return new ExmitError(ExitCode.error, message, hint);
+}
