@@ -19,7 +19,7 @@ export function parseBuild(text: string): Build | null {
 
 /** Builds a Build from four parts given as numbers or digit strings (registry values come as either); null when any part is not an integer in 0..65535. */
 export function buildFromParts(major: unknown, minor: unknown, build: unknown, revision: unknown): Build | null {
-  const parts = [major, minor, build, revision].map(toBuildPart);
+  const parts = [major, minor, build, revision].map(parseBuildPart);
   const [a, b, c, d] = parts;
   if (a === undefined || b === undefined || c === undefined || d === undefined) return null;
   if (a === null || b === null || c === null || d === null) return null;
@@ -27,7 +27,7 @@ export function buildFromParts(major: unknown, minor: unknown, build: unknown, r
 }
 
 /** One part as an integer in 0..MAX_BUILD_PART, or null: accepts integers and digit strings (zero padding allowed). */
-function toBuildPart(value: unknown): number | null {
+export function parseBuildPart(value: unknown): number | null {
   if (typeof value === 'number') {
     return Number.isInteger(value) && value >= 0 && value <= MAX_BUILD_PART ? value : null;
   }
