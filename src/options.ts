@@ -1,0 +1,75 @@
+/** Options every command takes, turned into one typed, validated object before anything runs. */
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { Option, type Command } from 'commander';
+import { inputError, usageError } from './errors.ts';
+import { colorWanted } from './ui.ts';
+import type { EngineTarget } from './powershell/door.ts';
+
+/** The common options after validation. */
+export interface CommonOptions {
+  target: EngineTarget;
+  catalog: string | undefined;
+  json: boolean;
+  color: boolean;
+  verbose: boolean;
+  powershell: string | undefined;
+  stateDir: string | undefined;
+}
+
+/** Raw values as commander hands them over. */
+interface RawCommon {
+  target?: string;
+  catalog?: string;
+  json?: boolean;
+  color?: boolean;
+  verbose?: boolean;
+  powershell?: string;
+  stateDir?: string;
+}
+
+/** Adds the options every command takes; `withTarget` false for commands that read no server. */
+export function addCommonOptions(command: Command, withTarget = true): Command {
+  if (withTarget) command.option('--target <target>', 'local (this server) or image:DIR (a server image)', 'local');
+  command
+    .option('--catalog <file|url>', 'catalog to use (default: newest verified: cached download or bundled)')
+    .option('--json', 'print exactly one JSON document on stdout')
+    .option('--no-color', 'no colours (also: NO_COLOR)')
+    .option('--verbose', 'say more on stderr')
+    .addOption(new Option('--powershell <path>', 'PowerShell to run the engine with'))
+    .addOption(new Option('--state-dir <dir>', 'configuration, trusted keys and catalog cache'));
+  return command;
+}
+
+/** Parses `local` or `image:DIR`; an image folder must exist. */
+export function parseTarget(value: string, cwd: string = process.cwd()): EngineTarget {
+  if (value === 'local') return { kind: 'local' };
+  if (value.startsWith('image:')) {
+    const dir = value.slice('image:'.length);
+    if (dir === '') throw usageError('--target image: needs a folder, as in --target image:./server-image');
+    const full = path.resolve(cwd, dir);
+    let isDir = false;
+    try {
+      isDir = statSync(full).isDirectory();
+    } catch {
+      throw inputError(`server image not found: ${full}`, 'Make one with "exmit collect --out DIR" on the server.');
+    }
+    if (!isDir) throw inputError(`server image is not a folder: ${full}`);
+    return { kind: 'image', path: full };
+  }
+  throw usageError(`unknown --target "${value}": use local or image:DIR`);
+}
+
+/** Validates the common options into one object. */
+export function readCommonOptions(raw: RawCommon): CommonOptions {
+  const json = raw.json === true;
+  return {
+    target: parseTarget(raw.target ?? 'local'),
+    catalog: raw.catalog,
+    json,
+    color: colorWanted(raw.color !== false),
+    verbose: raw.verbose === true,
+    powershell: raw.powershell,
+    stateDir: raw.stateDir,
+  };
+}
