@@ -17,8 +17,8 @@ export interface CommonOptions {
   stateDir: string | undefined;
 }
 
-/** Raw values as commander hands them over. */
-interface RawCommon {
+/** Raw values of the common options as commander hands them over. */
+export interface RawCommon {
   target?: string;
   catalog?: string;
   json?: boolean;

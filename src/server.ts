@@ -1,6 +1,8 @@
 /** Reads a server (live or image) through the engine: preflight, facts, detection. */
 import type { EngineSession, EngineTarget } from './powershell/door.ts';
-import type { ServerFacts } from './facts.ts';
+import type { ConfigFileFact, ServerFacts } from './facts.ts';
+import { parseConfigXml, type ConfigDocument } from './iis/config-xml.ts';
+import { APPLICATION_HOST_PATH, configKey, configPathsFor } from './iis/sites.ts';
 import { ExitCode, ExmitError, inputError } from './errors.ts';
 import { detectServer, type DetectResult } from './exchange/detect.ts';
 
@@ -41,4 +43,45 @@ export async function readServer(engine: EngineSession, target: EngineTarget): P
   checkPreflight(preflight, target);
   const facts = await engine.request<ServerFacts>('gather', { target });
   return { facts, server: detectServer(facts) };
+}
+
+/** The IIS configuration a run judges: applicationHost.config and every web.config on the probed paths. */
+export interface IisReading {
+  apphost: ConfigDocument;
+  webConfigs: Map<string, string | null>;
+  env: Record<string, string>;
+}
+
+/** Roles whose servers run IIS with Exchange's web services. */
+export function hasIisRoles(server: DetectResult): boolean {
+  return server.roles.includes('Mailbox') || server.roles.includes('ClientAccess');
+}
+
+/** Reads applicationHost.config (already gathered) and, in one request, the web.config files on the given site paths; null for servers without IIS roles. */
+export async function readIis(engine: EngineSession, target: EngineTarget, reading: ServerReading, paths: { site: string; url: string }[]): Promise<IisReading | null> {
+  if (!hasIisRoles(reading.server)) return null;
+  const apphostFact = reading.facts.applicationHost;
+  if (apphostFact === null || apphostFact.text === null) {
+    const where = target.kind === 'image' ? `${target.path}/fs/C/Windows/System32/inetsrv/config/applicationHost.config` : apphostFact?.path ?? APPLICATION_HOST_PATH;
+    throw inputError(`applicationHost.config is missing (${where}), and this server has the ${reading.server.roles.filter((r) => r === 'Mailbox' || r === 'ClientAccess').join(' and ')} role`, 'An image of a Mailbox or Client Access server must include the IIS configuration; collect it again with "exmit collect".');
+  }
+  const env = reading.facts.environment ?? {};
+  const apphost = parseConfigXml(apphostFact.text, apphostFact.path);
+  const wanted = new Set<string>();
+  const files: string[] = [];
+  for (const p of paths) {
+    for (const file of configPathsFor(apphost, p.site, p.url, env)) {
+      const key = configKey(file);
+      if (!wanted.has(key)) {
+        wanted.add(key);
+        files.push(file);
+      }
+    }
+  }
+  const webConfigs = new Map<string, string | null>();
+  if (files.length > 0) {
+    const answer = await engine.request<{ files: ConfigFileFact[] }>('readFiles', { target, paths: files });
+    for (const f of answer.files) webConfigs.set(configKey(f.path), f.text);
+  }
+  return { apphost, webConfigs, env };
 }

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import type { RunContext } from '../cli.ts';
-import { addCommonOptions, readCommonOptions } from '../options.ts';
+import { addCommonOptions, readCommonOptions, type RawCommon } from '../options.ts';
 import { createUi } from '../ui.ts';
 import { withEngine } from '../powershell/door.ts';
 import { checkPreflight, type Preflight } from '../server.ts';
@@ -11,7 +11,7 @@ import { usageError } from '../errors.ts';
 
 /** The `collect` command. */
 export function collectCommand(context: RunContext): Command {
-  return addCommonOptions(new Command('collect').description('save a server image of this server for offline audits').requiredOption('--out <dir>', 'folder to write the image to (new or empty)')).action(async (raw: { out: string }) => {
+  return addCommonOptions(new Command('collect').description('save a server image of this server for offline audits').requiredOption('--out <dir>', 'folder to write the image to (new or empty)')).action(async (raw: RawCommon & { out: string }) => {
     const options = readCommonOptions(raw);
     if (options.target.kind !== 'local') throw usageError('collect reads the live server: --target must be local');
     const out = path.resolve(raw.out);

@@ -205,6 +205,15 @@ function truncate(text: string): string {
   return one.length > 200 ? `${one.slice(0, 200)}...` : one;
 }
 
+/** EXMIT_TIMEOUT_SECONDS: how long one engine request may take (slow servers, tests). */
+function timeoutFromEnv(): number | undefined {
+  const raw = process.env['EXMIT_TIMEOUT_SECONDS'];
+  if (raw === undefined || raw === '') return undefined;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw inputError(`EXMIT_TIMEOUT_SECONDS="${raw}" is not a positive number of seconds`);
+  return seconds * 1000;
+}
+
 /** Starts the engine: one PowerShell process that serves every request of this run. */
 export function startEngine(options: EngineOptions = {}): EngineSession {
   const executable = resolvePowerShell(options.powershell);
@@ -219,7 +228,7 @@ export function startEngine(options: EngineOptions = {}): EngineSession {
     windowsHide: true,
     env: { POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' },
   });
-  return new EngineSession(child, executable, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.onStderr);
+  return new EngineSession(child, executable, options.timeoutMs ?? timeoutFromEnv() ?? DEFAULT_TIMEOUT_MS, options.onStderr);
 }
 
 /** Starts the engine, runs `work` with it and always closes it. */

@@ -1,0 +1,57 @@
+// npm run bench: times `exmit audit` on the bundled example image beside a bare PowerShell start and a
+// bare Node start in the same run, and catalog parsing of a generated catalog of 10,000 mitigations.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { findPwsh } from './find-pwsh.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const runs = Number(process.env['BENCH_RUNS'] ?? 5);
+const pwsh = findPwsh(root);
+const example = path.join(root, 'examples', 'e19-cu12-oct22su');
+
+function time(label: string, command: string, args: string[], okCodes: number[]): number {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = process.hrtime.bigint();
+    const result = spawnSync(command, args, { cwd: root, encoding: 'utf8', env: { ...process.env, EXMIT_POWERSHELL: pwsh, NO_COLOR: '1' } });
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    if (result.error !== undefined || !okCodes.includes(result.status ?? -1)) {
+      console.error(`${label}: failed (exit ${result.status}): ${result.error?.message ?? result.stderr}`);
+      process.exit(1);
+    }
+    samples.push(ms);
+  }
+  samples.sort((a, b) => a - b);
+  const median = samples[Math.floor(samples.length / 2)] ?? 0;
+  console.log(`${label.padEnd(40)} median ${median.toFixed(0).padStart(6)} ms  (min ${samples[0]?.toFixed(0)}, max ${samples[samples.length - 1]?.toFixed(0)}, ${runs} runs)`);
+  return median;
+}
+
+console.log(`exmit benchmark on ${process.platform}/${process.arch}, Node ${process.version}, ${runs} runs each`);
+const node = time('bare Node start (node -e 0)', process.execPath, ['-e', '0'], [0]);
+const ps = time('bare PowerShell start (pwsh -c exit)', pwsh, ['-NoProfile', '-NonInteractive', '-Command', 'exit 0'], [0]);
+const audit = time('exmit audit --json on the example image', process.execPath, [path.join(root, 'bin', 'exmit.js'), 'audit', '--json', '--target', `image:${example}`], [0, 3]);
+console.log(`ratio: audit / (bare Node + bare PowerShell) = ${(audit / (node + ps)).toFixed(2)}`);
+
+const { parseCatalog } = await import('../src/catalog/parse.ts');
+const bundled = readFileSync(path.join(root, 'mitigations', 'catalog.xml'), 'utf8');
+const big = makeBigCatalog(bundled, 10_000);
+const start = process.hrtime.bigint();
+const parsed = parseCatalog(big, 'generated-10000.xml');
+const parseMs = Number(process.hrtime.bigint() - start) / 1e6;
+console.log(`${'parse a catalog of 10,000 mitigations'.padEnd(40)} ${parseMs.toFixed(0).padStart(6)} ms  (${(big.length / 1e6).toFixed(1)} MB, ${parsed.mitigations.length} mitigations)`);
+
+/** Repeats the bundled catalog's entries with new ids until there are `count`. */
+function makeBigCatalog(xml: string, count: number): string {
+  const entries = [...xml.matchAll(/<mitigation\b[\s\S]*?<\/mitigation>/g)].map((m) => m[0]);
+  const head = xml.slice(0, xml.indexOf('<mitigation'));
+  const tail = xml.slice(xml.lastIndexOf('</mitigation>') + '</mitigation>'.length);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const entry = entries[i % entries.length] ?? '';
+    out.push(entry.replace(/id="([^"]+)"/, (_m, id: string) => `id="${id}-${i}"`).replace(/name="exmit ([^"]+)"/g, (_m, n: string) => `name="exmit ${n}-${i}"`));
+  }
+  return head + out.join('\n') + tail;
+}
