@@ -359,7 +359,11 @@ function baseFor(levels: ConfigLevel[], index: number): string {
 }
 
 function hasRewriteContent(section: XmlElement): boolean {
-  return section.children.some((c) => c.name === 'rewrite' || (c.name === 'modules' && c.children.some((m) => m.name !== 'add')));
+  return section.children.some(
+    (c) =>
+      c.name === 'rewrite' ||
+      (c.name === 'modules' && c.children.some((m) => m.name === 'clear' || (m.name === 'remove' && m.attributes.name?.toLowerCase() === 'rewritemodule'))),
+  );
 }
 
 function mergeModules(modules: ModuleEntry[], el: XmlElement, origin: Origin): Origin | null {
