@@ -1,7 +1,20 @@
-/** Which catalog a run uses: the newest verified one (cached download or bundled), or --catalog. */
+/**
+ * Which catalog a run uses: the newest verified one (the cached download when its serial is higher
+ * than the bundled one's, else the bundled one), or --catalog FILE|URL, verified first.
+ */
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import path from 'node:path';
 import type { Catalog } from './types.ts';
-import { loadBundledCatalog } from './parse.ts';
-import { inputError } from '../errors.ts';
+import { loadBundledCatalog, MAX_CATALOG_BYTES } from './parse.ts';
+import { ExmitError, inputError, usageError } from '../errors.ts';
+import { readConfig, type StateConfig } from '../state/config.ts';
+import { readCache, sha256Hex, type CacheEntry } from '../state/cache.ts';
+import { cachePath, resolveStateDir } from '../state/paths.ts';
+import { FeedUnreachableError, checkFeedUrl } from '../trust/download.ts';
+import { readTrustFiles } from '../trust/files.ts';
+import { mergeTrustedKeys, type TrustedKey } from '../trust/keys.ts';
+import { DEFAULT_TIMEOUT_SECONDS, downloadCatalog } from '../trust/update.ts';
+import { checkSerial, verifyCatalog, type PreviousCatalog } from '../trust/verify.ts';
 
 /** Where the catalog in use came from, as `catalog.source` reports it. */
 export type CatalogSource = 'bundled' | 'cache' | 'file' | 'url';
@@ -21,13 +34,150 @@ export interface CatalogRequest {
   stateDir: string | undefined;
   allowUnsigned?: boolean | undefined;
   purpose: 'read' | 'apply';
+  /** Extra public key files trusted for this run (--trust). */
+  trust?: string[] | undefined;
+  /** The clock (tests). */
+  now?: Date | undefined;
+  /** Environment for proxies (tests). */
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
-/** Picks the catalog for this run. */
+/** Days after which the bundled catalog is old enough to warn about. */
+export const BUNDLED_STALE_DAYS = 90;
+
+const BUNDLED_URL = new URL('../../mitigations/catalog.xml', import.meta.url);
+
+/** Picks the catalog for this run; every catalog from outside the package is verified first. */
 export async function resolveCatalog(request: CatalogRequest): Promise<ResolvedCatalog> {
-  if (request.catalog !== undefined) {
-    throw inputError(`--catalog ${request.catalog}: catalogs from outside the package need signature verification, which this build does not have yet`);
+  const now = request.now ?? new Date();
+  const allowUnsigned = request.allowUnsigned === true;
+  if (allowUnsigned && request.purpose === 'apply') {
+    throw usageError('--allow-unsigned is refused by apply: an unsigned catalog may be used for authoring and dry runs only', 'Sign the catalog ("exmit catalog sign FILE --key KEY"), or run apply with --dry-run.');
   }
-  const catalog = loadBundledCatalog();
-  return { catalog, source: 'bundled', location: 'mitigations/catalog.xml', warnings: [] };
+  const stateDir = resolveStateDir(request.stateDir);
+  const config = readConfig(stateDir);
+  const warnings: string[] = [];
+  const newest = () => newestVerified(stateDir, config, now, warnings);
+
+  if (request.catalog !== undefined && request.catalog !== '') {
+    const keys = mergeTrustedKeys(config.trustedKeys, readTrustFiles(request.trust ?? []));
+    const base = newest();
+    const previous = previousOf(base);
+    if (/^(https?|file):/i.test(request.catalog)) {
+      const url = checkFeedUrl(request.catalog, false);
+      try {
+        const downloaded = await downloadCatalog(
+          url,
+          { proxy: config.proxy, ca: null, timeoutMs: DEFAULT_TIMEOUT_SECONDS * 1000, allowInsecure: false, env: request.env },
+          null,
+          { keys, now, allowExpired: false, allowUnsigned, previous: null },
+        );
+        if (downloaded === 'not-modified') throw new FeedUnreachableError(`${url.href}: unexpected 304 Not Modified`);
+        checkOlder(downloaded.verified.catalog, downloaded.verified.sha256, previous, url.href, request.purpose, warnings);
+        if (downloaded.verified.key === null) warnings.push(`${url.href} is unsigned (--allow-unsigned): not verified, read-only use`);
+        return { catalog: downloaded.verified.catalog, source: 'url', location: url.href, warnings };
+      } catch (error) {
+        if (!(error instanceof FeedUnreachableError)) throw error;
+        warnings.push(`${error.message}; using the ${base.source === 'cache' ? 'cached' : 'bundled'} catalog (serial ${base.catalog.serial}) instead`);
+        return { ...base, warnings };
+      }
+    }
+    const file = path.resolve(request.catalog);
+    const bytes = readCatalogFile(file);
+    const sigFile = `${file}.sig`;
+    const signatureText = readOptionalText(sigFile);
+    const verified = verifyCatalog({ bytes, signatureText, what: file, sigWhat: sigFile, keys, now, allowExpired: false, allowUnsigned, previous: null });
+    checkOlder(verified.catalog, verified.sha256, previous, file, request.purpose, warnings);
+    if (verified.key === null) warnings.push(`${file} is unsigned (--allow-unsigned): not verified, read-only use`);
+    return { catalog: verified.catalog, source: 'file', location: file, warnings };
+  }
+  const chosen = newest();
+  return { ...chosen, warnings };
+}
+
+interface Base {
+  catalog: Catalog;
+  source: 'bundled' | 'cache';
+  location: string;
+  sha256: string;
+}
+
+/** The newest verified catalog: the cache when it verifies and its serial is above the bundled one's, else the bundled one. */
+function newestVerified(stateDir: string, config: StateConfig, now: Date, warnings: string[]): Base {
+  const bundled = loadBundledCatalog();
+  const bundledBase: Base = { catalog: bundled, source: 'bundled', location: 'mitigations/catalog.xml', sha256: sha256Hex(readFileSync(BUNDLED_URL)) };
+  const entry = readCache(stateDir);
+  let cached: Base | null = null;
+  if (entry !== null) cached = verifyCacheEntry(entry, stateDir, config, now, warnings);
+  if (cached !== null && cached.catalog.serial > bundled.serial) return cached;
+  const ageDays = (now.getTime() - Date.parse(`${bundled.published}T00:00:00Z`)) / 86_400_000;
+  if (ageDays > BUNDLED_STALE_DAYS) {
+    warnings.push(`the bundled catalog (serial ${bundled.serial}, published ${bundled.published}) is more than ${BUNDLED_STALE_DAYS} days old and no newer catalog is cached: run "exmit catalog update", or update exmit`);
+  }
+  return bundledBase;
+}
+
+/** Re-verifies the cached catalog (signature with the key it was accepted under unless config.json retires it, version, expiry); null with a warning when it no longer passes. */
+function verifyCacheEntry(entry: CacheEntry, stateDir: string, config: StateConfig, now: Date, warnings: string[]): Base | null {
+  const file = cachePath(stateDir);
+  const cacheKey: TrustedKey = { ...entry.key, retired: false, origin: file };
+  try {
+    const verified = verifyCatalog({
+      bytes: entry.catalog,
+      signatureText: entry.signature,
+      what: `cached catalog ${file}`,
+      sigWhat: `its signature`,
+      keys: mergeTrustedKeys(config.trustedKeys, [cacheKey]),
+      now,
+      allowExpired: false,
+      allowUnsigned: false,
+      previous: null,
+    });
+    return { catalog: verified.catalog, source: 'cache', location: file, sha256: verified.sha256 };
+  } catch (error) {
+    if (!(error instanceof ExmitError)) throw error;
+    warnings.push(`${error.message}: not used`);
+    return null;
+  }
+}
+
+function previousOf(base: Base): PreviousCatalog {
+  return { serial: base.catalog.serial, sha256: base.sha256, label: base.source === 'cache' ? 'the cached catalog' : 'the bundled catalog' };
+}
+
+/** An older (or same-serial, other-content) catalog may be read, never applied. */
+function checkOlder(catalog: Catalog, sha256: string, previous: PreviousCatalog, what: string, purpose: 'read' | 'apply', warnings: string[]): void {
+  try {
+    checkSerial(catalog, sha256, previous, what);
+  } catch (error) {
+    if (purpose === 'apply' || !(error instanceof ExmitError)) throw error;
+    warnings.push(`${error.message.replace(/: refused.*$/, '')}: used read-only (apply refuses it)`);
+  }
+}
+
+function readCatalogFile(file: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    throw inputError(`--catalog ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, 'Check the path.');
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size > MAX_CATALOG_BYTES) throw inputError(`${file}: ${size} bytes, over the limit of ${MAX_CATALOG_BYTES} bytes for a catalog`);
+    const buffer = Buffer.alloc(size);
+    const n = size === 0 ? 0 : readSync(fd, buffer, 0, size, 0);
+    return buffer.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readOptionalText(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw inputError(`${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
 }
