@@ -25,6 +25,8 @@ export interface ProductFix {
   allFixed: boolean;
   /** First build of the first CU that shipped with the fix ("fixed from"); null when none did. */
   fixedFrom: string | null;
+  /** That CU's name ("CU13"); null when fixedFrom is null. */
+  fixedFromCu: string | null;
   /** CUs that received the fix as an update. */
   updates: FixedUpdate[];
   /** Builds from which Microsoft no longer keeps the mitigation in place (owa-csp-xss: July 2026). */
@@ -35,13 +37,17 @@ export interface ProductFix {
 export interface WindowsFix {
   /** The Windows file whose version decides ("cachtokn.dll"). */
   file: string;
+  /** The Windows update that carries the fix, for messages ("October 2023 Windows security update"). */
+  update: string;
   versions: WindowsFixVersion[];
 }
 
 export interface WindowsFixVersion {
   /** Windows name ("Windows Server 2019"). */
   os: string;
-  /** The first three parts of the OS version and of the file's version ("10.0.17763"); for 2012 the file carries 8.0.9200. */
+  /** The first three parts of the Windows version that identify it ("10.0.17763"; Server 2012 is "6.2.9200"). */
+  osVersionPrefix: string;
+  /** The first three parts of the file's version on that Windows ("10.0.17763"; on Server 2012 the file carries 8.0.9200). */
   fileVersionPrefix: string;
   /** First fixed file version, or null when this Windows is not affected. */
   fixed: string | null;
@@ -142,6 +148,8 @@ export interface Mitigation {
   sideEffects: string[];
   /** Why a product is not applicable though listed elsewhere (owa-csp-xss on 2013). */
   notApplicable: { product: Product; reason: string }[];
+  /** Why only the update helps on a product (null: every product) although the mitigation applies there (no UM services on 2019; OWASSRF). */
+  patchOnly: { product: Product | null; reason: string }[];
   fix: { kind: 'exchange'; products: ProductFix[] } | { kind: 'windows'; windows: WindowsFix };
   probes: Probe[];
   actions: Action[];
