@@ -240,7 +240,7 @@ export function effectiveRewrite(input: EffectiveRewriteInput): EffectiveRewrite
     rewriteModuleNote =
       moduleRemoval === null
         ? `RewriteModule is not in system.webServer/modules for ${site.name}${urlPath}`
-        : `RewriteModule is removed from system.webServer/modules in ${describe(moduleRemoval)}`;
+        : `RewriteModule is removed from system.webServer/modules in ${describeOrigin(moduleRemoval)}`;
   }
 
   return {
@@ -260,7 +260,7 @@ export function effectiveRewrite(input: EffectiveRewriteInput): EffectiveRewrite
 }
 
 /** "C:\...\web.config line 12 (location "Default Web Site")": an origin as a message fragment. */
-export function describe(origin: Origin): string {
+export function describeOrigin(origin: Origin): string {
   return `${origin.file} line ${origin.line}${origin.location === null ? '' : ` (location "${origin.location}")`}`;
 }
 

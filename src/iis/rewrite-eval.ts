@@ -404,19 +404,52 @@ function matchPattern(pattern: string, syntax: PatternSyntax, ignoreCase: boolea
   const key = `${flags}/${source}`;
   let re = regexCache.get(key);
   if (re === undefined) {
-    try {
-      re = new RegExp(source, flags);
-    } catch (err) {
-      re = err instanceof Error ? err.message : String(err);
+    if (hasNestedQuantifier(source)) {
+      re = 'it nests quantifiers, which can take exponential time, so it is not run';
+    } else {
+      try {
+        re = new RegExp(source, flags);
+      } catch (err) {
+        re = `${err instanceof Error ? err.message : String(err)}`;
+      }
     }
     regexCache.set(key, re);
   }
   if (typeof re === 'string') {
-    notes.push(`pattern "${pattern}" is not a valid ECMAScript regular expression (${re}): the rule does not match`);
+    notes.push(`pattern "${pattern}" is not evaluated as an ECMAScript regular expression (${re}): the rule does not match`);
     return { ok: false, valid: false, captures: [] };
   }
   const m = re.exec(input);
   return m === null ? { ok: false, valid: true, captures: [] } : { ok: true, valid: true, captures: m.map((g) => g ?? '') };
+}
+
+// Configuration comes from servers that may be compromised: a pattern such as (a+)+ could hang the audit on a probe, so quantified groups that contain a quantifier are refused.
+function hasNestedQuantifier(source: string): boolean {
+  const groups: boolean[] = [];
+  let lastGroupHadQuantifier = false;
+  for (let i = 0; i < source.length; i++) {
+    const ch = source[i];
+    if (ch === '\\') {
+      i++;
+      lastGroupHadQuantifier = false;
+    } else if (ch === '[') {
+      for (i++; i < source.length && source[i] !== ']'; i++) if (source[i] === '\\') i++;
+      lastGroupHadQuantifier = false;
+    } else if (ch === '(') {
+      groups.push(false);
+      lastGroupHadQuantifier = false;
+    } else if (ch === ')') {
+      lastGroupHadQuantifier = groups.pop() ?? false;
+      if (lastGroupHadQuantifier && groups.length > 0) groups[groups.length - 1] = true;
+      continue;
+    } else if (ch === '*' || ch === '+' || (ch === '{' && /^\{\d+,\d*\}/.test(source.slice(i)))) {
+      if (lastGroupHadQuantifier) return true;
+      if (groups.length > 0) groups[groups.length - 1] = true;
+    } else {
+      lastGroupHadQuantifier = false;
+    }
+  }
+  return false;
 }
 
 function wildcardToRegex(pattern: string): string {

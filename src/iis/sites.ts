@@ -1,6 +1,6 @@
 /** Sites, applications, virtual directories and global modules of applicationHost.config, and which web.config files apply to a URL. */
 import { inputError } from '../errors.ts';
-import { descend, type ConfigDocument } from './config-xml.ts';
+import { descend, parseConfigXml, type ConfigDocument } from './config-xml.ts';
 
 /** A virtual directory: its path inside the application and its physicalPath as written (environment variables not expanded). */
 export interface VirtualDirectory {
@@ -118,9 +118,10 @@ export function configLevelsFor(site: Site, urlPath: string, env: Record<string,
   return levels;
 }
 
-/** The Windows paths of every web.config that applies to `urlPath` in the site named `siteName`, from the site root down, so the caller can read exactly those files. */
-export function configPathsFor(apphost: ConfigDocument, siteName: string, urlPath: string, env: Record<string, string> = {}): string[] {
-  return configLevelsFor(findSite(apphost, siteName), urlPath, env).flatMap((l) => (l.webConfigPath === null ? [] : [l.webConfigPath]));
+/** The Windows paths of every web.config that applies to `urlPath` in the site named `siteName`, from the site root down, so the caller can read exactly those files (apphost as text or parsed). */
+export function configPathsFor(apphost: ConfigDocument | string, siteName: string, urlPath: string, env: Record<string, string> = {}): string[] {
+  const doc = typeof apphost === 'string' ? parseConfigXml(apphost, APPLICATION_HOST_PATH) : apphost;
+  return configLevelsFor(findSite(doc, siteName), urlPath, env).flatMap((l) => (l.webConfigPath === null ? [] : [l.webConfigPath]));
 }
 
 /** The key under which a web.config's text is looked up: its Windows path in lower case (Windows paths are case-insensitive). */

@@ -214,6 +214,23 @@ test('rules come in IIS order with their origin and base directory', () => {
   assert.equal(effective.rewriteModuleNote, null);
 });
 
+test('merge goes level by level: an apphost location for /owa comes after the site root web.config and before the OWA web.config', () => {
+  const s = inWebConfigSystemWebServer(
+    appendToWebConfig(inApphostLocation(inDws(e19(), rules(RULES.anonResource)), 'Default Web Site/owa', rules(RULES.beResource)), PATHS.wwwroot, sws(rules(RULES.proxyNotShellFinal))),
+    PATHS.owa,
+    rules('<rule name="owa own"><match url=".*" /><action type="None" /></rule>'),
+  );
+  assert.deepEqual(
+    effectiveFor(s, '/owa/').inboundRules.map((r) => [r.name, r.baseUrlPath]),
+    [
+      ['X-AnonResource-Backend Abort - inbound', '/'],
+      ['EEMS M1.1 PowerShell - inbound', '/'],
+      ['X-BEResource Abort - inbound', '/owa'],
+      ['owa own', '/owa'],
+    ],
+  );
+});
+
 test('schema defaults apply where attributes are absent', () => {
   const effective = effectiveFor(inDws(e19(), rules('<rule name="bare"><match url="x" /><conditions><add input="{URL}" pattern="y" /></conditions></rule>')), '/');
   const rule = effective.inboundRules[0];

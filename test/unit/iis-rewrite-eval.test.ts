@@ -184,14 +184,21 @@ test('rule semantics', async (t) => {
       s: inDws(rules('<rule name="bad"><match url="(" /><action type="AbortRequest" /></rule>')),
       url: attack,
       outcome: 'passed',
-      note: /not a valid ECMAScript regular expression/,
+      note: /not evaluated as an ECMAScript regular expression \(Invalid regular expression/,
     },
     {
       name: 'a negated invalid pattern does not match either',
       s: inDws(rules('<rule name="bad"><match url="(" negate="true" /><action type="AbortRequest" /></rule>')),
       url: attack,
       outcome: 'passed',
-      note: /not a valid/,
+      note: /Invalid regular expression/,
+    },
+    {
+      name: 'a pattern with nested quantifiers is not run (it could hang on a crafted configuration)',
+      s: inDws(rules('<rule name="redos"><match url="^(a+)+$" /><action type="AbortRequest" /></rule>', RULES.proxyNotShellFinal)),
+      url: '/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab?autodiscover/powershell',
+      outcome: 'blocked',
+      note: /nests quantifiers/,
     },
     {
       name: 'IsFile cannot be judged: not matching, noted',

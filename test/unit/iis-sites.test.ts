@@ -97,6 +97,10 @@ test('configPathsFor: the web.config files that apply to a URL, from the site ro
   }
 });
 
+test('configPathsFor also takes the text of applicationHost.config', () => {
+  assert.deepEqual(configPathsFor(fixture('e19-applicationHost.config'), 'Default Web Site', '/ecp/'), ['C:\\inetpub\\wwwroot\\web.config', `${FE}\\ecp\\web.config`]);
+});
+
 test('configLevelsFor marks application roots and the final file segment', () => {
   const levels = configLevelsFor(findSite(apphost, 'Default Web Site'), '/owa/auth/logon.aspx');
   assert.deepEqual(
