@@ -42,7 +42,7 @@ export function auditCommand(context: RunContext): Command {
 /** Reads the catalog and the server (one engine for the run) and plans every mitigation. */
 export async function runAudit(options: CommonOptions, ui: Ui): Promise<AuditReport> {
   const resolved: ResolvedCatalog = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read' });
-  const blocked = await readBlocked(options.stateDir);
+  const blocked = readBlocked(options.stateDir);
   const { reading, iis } = await ui.spin('Reading the server', () =>
     withEngine({ powershell: options.powershell, onStderr: (l) => ui.debug(`powershell: ${l}`) }, async (engine) => {
       const reading = await readServer(engine, options.target);
