@@ -54,7 +54,6 @@ export async function updateFromFeed(request: UpdateRequest): Promise<UpdateResu
   const config = readConfig(request.stateDir);
   const urlText = request.url ?? config.catalogUrl;
   if (urlText === null) throw inputError('no feed URL: pass --url URL or set catalogUrl in config.json', `config.json is ${request.stateDir}; see docs/feeds.md.`);
-  const url = checkFeedUrl(urlText, request.allowInsecure);
   const keys = mergeTrustedKeys(config.trustedKeys, request.extraKeys);
   const cached = readCache(request.stateDir);
   const transport: TransportOptions = {
@@ -66,6 +65,7 @@ export async function updateFromFeed(request: UpdateRequest): Promise<UpdateResu
   };
   const kept = cached === null ? 'Nothing was cached.' : `The cached catalog (serial ${cached.serial}) is kept.`;
   try {
+    const url = checkFeedUrl(urlText, request.allowInsecure);
     const validators = cached !== null && cached.url === url.href ? { etag: cached.etag, lastModified: cached.lastModified } : null;
     const downloaded = await downloadCatalog(url, transport, validators, { keys, now: request.now, allowExpired: request.allowExpired, allowUnsigned: false, previous: previousFromCache(cached) });
     if (downloaded === 'not-modified') {
