@@ -52,9 +52,14 @@ export interface IisReading {
   env: Record<string, string>;
 }
 
-/** Roles whose servers run IIS with Exchange's web services. */
+/** The server's roles that run IIS with Exchange's web services. */
+export function iisRoles(server: DetectResult): string[] {
+  return server.roles.filter((r) => r === 'Mailbox' || r === 'ClientAccess');
+}
+
+/** Whether the server runs IIS with Exchange's web services. */
 export function hasIisRoles(server: DetectResult): boolean {
-  return server.roles.includes('Mailbox') || server.roles.includes('ClientAccess');
+  return iisRoles(server).length > 0;
 }
 
 /** Reads applicationHost.config (already gathered) and, in one request, the web.config files on the given site paths; null for servers without IIS roles. */
@@ -63,7 +68,7 @@ export async function readIis(engine: EngineSession, target: EngineTarget, readi
   const apphostFact = reading.facts.applicationHost;
   if (apphostFact === null || apphostFact.text === null) {
     const where = target.kind === 'image' ? `${target.path}/fs/C/Windows/System32/inetsrv/config/applicationHost.config` : apphostFact?.path ?? APPLICATION_HOST_PATH;
-    throw inputError(`applicationHost.config is missing (${where}), and this server has the ${reading.server.roles.filter((r) => r === 'Mailbox' || r === 'ClientAccess').join(' and ')} role`, 'An image of a Mailbox or Client Access server must include the IIS configuration; collect it again with "exmit collect".');
+    throw inputError(`applicationHost.config is missing (${where}), and this server has the ${iisRoles(reading.server).join(' and ')} role${iisRoles(reading.server).length > 1 ? 's' : ''}`, 'An image of a Mailbox or Client Access server must include the IIS configuration; collect it again with "exmit collect".');
   }
   const env = reading.facts.environment ?? {};
   const apphost = parseConfigXml(apphostFact.text, apphostFact.path);

@@ -322,9 +322,9 @@ function judgeEvidence(
 function ruleAbsentText(m: Mitigation): string {
   const inbound = m.actions.find((a) => a.kind === 'inbound-rule');
   const attack = m.probes.find((p) => p.kind === 'attack');
-  const where = attack !== undefined ? attack.url.split('?')[0] ?? '/' : '/';
-  if (inbound !== undefined) return `no rule that stops ${attack?.description ?? 'the attack'} takes effect at ${firstSegment(where)}`;
-  return `no outbound rule adds the protection at ${firstSegment(where)}`;
+  const where = firstSegment(attack !== undefined ? attack.url.split('?')[0] ?? '/' : '/');
+  if (inbound !== undefined) return `no rule that blocks the attack probe (${attack?.url ?? where}) takes effect at ${where}`;
+  return `no outbound rule adds the protection at ${where}`;
 }
 
 function firstSegment(urlPath: string): string {
