@@ -116,13 +116,14 @@ function Get-ExmitField {
     <# .SYNOPSIS A property of a parsed JSON object, or $null when absent (StrictMode-safe). #>
     param($Object, [string]$Name)
     if ($null -eq $Object) { return $null }
+    # The comma keeps an empty or one-element JSON array an array for the caller.
     if ($Object -is [System.Collections.IDictionary]) {
-        if ($Object.Contains($Name)) { return $Object[$Name] }
+        if ($Object.Contains($Name)) { return , $Object[$Name] }
         return $null
     }
     $property = $Object.PSObject.Properties[$Name]
     if ($null -eq $property) { return $null }
-    return $property.Value
+    return , $property.Value
 }
 
 function New-ExmitDictionary {
