@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { findMitigation, loadBundledCatalog, MAX_CATALOG_BYTES, parseCatalog } from '../../src/catalog/parse.ts';
 import { ExmitError } from '../../src/errors.ts';
 
@@ -198,6 +199,13 @@ describe('parseCatalog: a valid catalog', () => {
     assert.deepEqual(w.actions[2], { kind: 'remove-global-module', name: 'TokenCacheModule' });
     assert.deepEqual(w.probes[0]?.response, { contentType: 'text/html', headers: { 'Content-Security-Policy': 'x' } });
     assert.deepEqual(w.probes[0]?.expectHeader, { name: 'Content-Security-Policy', contains: "script-src-attr 'none'" });
+  });
+
+  it("parses the example in mitigations/README.md", () => {
+    const readme = readFileSync(new URL('../../mitigations/README.md', import.meta.url), 'utf8');
+    const example = /```xml\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(example !== undefined, 'the README has an xml example');
+    assert.deepEqual(parseCatalog(example, 'README.md').mitigations.map((x) => x.id), ['proxynotshell-autodiscover']);
   });
 
   it('accepts a byte-order mark and CRLF line ends', () => {
