@@ -56,8 +56,10 @@ Describe 'Read-ExmitCliXmlFile on real captures' {
     It 'reads an enum given as an Obj with an I32 and trusts the I32 over ToString' {
         $text = [System.IO.File]::ReadAllText((Get-Fixture 'GetServiceMitigation.xml'))
         # ToString lies; the I32 says Stopped (1) and Disabled (4).
-        $text = $text.Replace("<ToString>Running</ToString>`r`n        <I32>4</I32>", "<ToString>Running</ToString>`r`n        <I32>1</I32>")
-        $text = $text.Replace("<ToString>Automatic</ToString>`r`n        <I32>2</I32>", "<ToString>Automatic</ToString>`r`n        <I32>4</I32>")
+        $text = $text -replace '(<ToString>Running</ToString>\s*)<I32>4</I32>', '$1<I32>1</I32>'
+        $text = $text -replace '(<ToString>Automatic</ToString>\s*)<I32>2</I32>', '$1<I32>4</I32>'
+        $text | Should -Match '<ToString>Running</ToString>\s*<I32>1</I32>'
+        $text | Should -Match '<ToString>Automatic</ToString>\s*<I32>4</I32>'
         $path = Join-Path $TestDrive 'lying.xml'
         [System.IO.File]::WriteAllText($path, $text)
         $services = ConvertTo-ExmitServiceFacts -Objects (Read-ExmitCliXmlFile -Path $path -FileName 'services.xml' -MaxDepth 1)
