@@ -615,6 +615,22 @@ describe('loadBundledCatalog and findMitigation', () => {
     assert.ok(owa.probes.some((p) => p.kind === 'ordinary' && !(p.response?.contentType ?? '').startsWith('text/html')));
   });
 
+  it('ProxyNotShell probes: the current form stops attacks and bypasses, each 2022 form misses a bypass, ordinary requests pass', () => {
+    const pns = findMitigation(catalog, 'proxynotshell-autodiscover')[0];
+    assert.ok(pns !== undefined);
+    const decode = (uri: string): string => uri.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    const current = /(?=.*autodiscover)(?=.*powershell)/i;
+    const blocked = pns.probes.filter((p) => current.test(decode(p.url))).map((p) => p.kind);
+    assert.deepEqual([...new Set(blocked)].sort(), ['attack', 'bypass']);
+    assert.equal(blocked.length, pns.probes.filter((p) => p.kind !== 'ordinary').length);
+    for (const old of [/.*autodiscover\.json.*\@.*Powershell.*/i, /.*autodiscover\.json.*Powershell.*/i]) {
+      for (const input of [(u: string) => u, decode]) {
+        assert.ok(pns.probes.every((p) => p.kind !== 'attack' || old.test(input(p.url))), `${old} stops the published exploit`);
+        assert.ok(pns.probes.some((p) => p.kind === 'bypass' && !old.test(input(p.url))), `${old} misses a bypass`);
+      }
+    }
+  });
+
   it('finds by id or CVE, ignoring case; several by one CVE; none for an unknown id', () => {
     assert.deepEqual(findMitigation(catalog, 'ProxyNotShell-Autodiscover').map((m) => m.id), ['proxynotshell-autodiscover']);
     assert.deepEqual(findMitigation(catalog, 'cve-2022-41082').map((m) => m.id), ['proxynotshell-autodiscover']);
