@@ -42,6 +42,7 @@ export interface WindowsFix {
   versions: WindowsFixVersion[];
 }
 
+/** One Windows version: how to recognise it and the first file version that has the fix. */
 export interface WindowsFixVersion {
   /** Windows name ("Windows Server 2019"). */
   os: string;
