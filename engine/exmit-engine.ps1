@@ -762,19 +762,27 @@ function Test-ExmitPathInside {
     return $FullPath.StartsWith($rootWithSeparator, $comparison)
 }
 
+function Find-ExmitDirectoryEntries {
+    <# .SYNOPSIS The entries of Directory named Name, compared case-insensitively: an exact match first, then ordinal order. #>
+    param([string]$Directory, [string]$Name)
+    $directoryInfo = New-Object System.IO.DirectoryInfo $Directory
+    if (-not $directoryInfo.Exists) { return , @() }
+    $exact = @()
+    $others = @()
+    foreach ($entry in $directoryInfo.GetFileSystemInfos()) {
+        if ([string]::Equals($entry.Name, $Name, [System.StringComparison]::Ordinal)) { $exact += $entry }
+        elseif ([string]::Equals($entry.Name, $Name, [System.StringComparison]::OrdinalIgnoreCase)) { $others += $entry }
+    }
+    $sorted = @($others | Sort-Object -Property Name -CaseSensitive)
+    return , @($exact + $sorted)
+}
+
 function Find-ExmitDirectoryEntry {
     <# .SYNOPSIS The entry of Directory named Name, compared case-insensitively (an exact match wins). #>
     param([string]$Directory, [string]$Name)
-    $directoryInfo = New-Object System.IO.DirectoryInfo $Directory
-    if (-not $directoryInfo.Exists) { return $null }
-    $candidate = $null
-    foreach ($entry in $directoryInfo.GetFileSystemInfos()) {
-        if ([string]::Equals($entry.Name, $Name, [System.StringComparison]::Ordinal)) { return $entry }
-        if ([string]::Equals($entry.Name, $Name, [System.StringComparison]::OrdinalIgnoreCase)) {
-            if ($null -eq $candidate -or [string]::CompareOrdinal($entry.Name, $candidate.Name) -lt 0) { $candidate = $entry }
-        }
-    }
-    return $candidate
+    $entries = Find-ExmitDirectoryEntries -Directory $Directory -Name $Name
+    if ($entries.Count -eq 0) { return $null }
+    return $entries[0]
 }
 
 function Resolve-ExmitImageLink {
@@ -812,25 +820,37 @@ function Resolve-ExmitImagePath {
     }
     # 'fs' goes through the same checks as the path's own segments (it could be a link too).
     $segments = @('fs') + @($segments)
-    $currentPath = $root
-    for ($index = 0; $index -lt $segments.Count; $index++) {
-        $entry = Find-ExmitDirectoryEntry -Directory $currentPath -Name $segments[$index]
-        if ($null -eq $entry) { return $null }
-        $isLast = ($index -eq $segments.Count - 1)
+    $state = @{ Visited = 0 }
+    return (Find-ExmitImageSegment -Directory $root -Segments $segments -Index 0 -Root $root -WindowsPath $WindowsPath -State $state)
+}
+
+function Find-ExmitImageSegment {
+    <#
+    .SYNOPSIS Resolves Segments[Index..] below Directory. On a case-sensitive file system an image can
+    hold C/ and c/ side by side, which Windows would see as one folder: every candidate is tried.
+    #>
+    param([string]$Directory, [string[]]$Segments, [int]$Index, [string]$Root, [string]$WindowsPath, [hashtable]$State)
+    $isLast = ($Index -eq $Segments.Count - 1)
+    foreach ($entry in (Find-ExmitDirectoryEntries -Directory $Directory -Name $Segments[$Index])) {
+        $State.Visited++
+        if ($State.Visited -gt 1000) {
+            throw (New-ExmitError -Kind image -Message ('{0}: too many case variants of its folders in the image' -f $WindowsPath))
+        }
         $entryPath = $entry.FullName
         if (($entry.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -ne 0) {
-            $entryPath = Resolve-ExmitImageLink -Entry $entry -Root $root -WindowsPath $WindowsPath
-            if ($null -eq $entryPath) { return $null }
+            $entryPath = Resolve-ExmitImageLink -Entry $entry -Root $Root -WindowsPath $WindowsPath
+            if ($null -eq $entryPath) { continue }
         }
-        if (-not (Test-ExmitPathInside -FullPath $entryPath -Root $root)) {
+        if (-not (Test-ExmitPathInside -FullPath $entryPath -Root $Root)) {
             throw (New-ExmitError -Kind image -Message ('{0} resolves outside the image: refused' -f $WindowsPath))
         }
         if ($isLast) {
             if ([System.IO.File]::Exists($entryPath)) { return $entryPath }
-            return $null
+            continue
         }
-        if (-not [System.IO.Directory]::Exists($entryPath)) { return $null }
-        $currentPath = $entryPath
+        if (-not [System.IO.Directory]::Exists($entryPath)) { continue }
+        $found = Find-ExmitImageSegment -Directory $entryPath -Segments $Segments -Index ($Index + 1) -Root $Root -WindowsPath $WindowsPath -State $State
+        if ($null -ne $found) { return $found }
     }
     return $null
 }

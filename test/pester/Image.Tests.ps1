@@ -1,0 +1,189 @@
+# gather and readFiles on a server image made of the real captures.
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    . $EnginePath -NoRun
+    $script:Image = New-TestImage -Root (Join-Path $TestDrive 'image')
+    $script:Facts = Get-ExmitImageFacts -Path $Image
+    function Get-RequestError {
+        param([scriptblock]$Script)
+        try {
+            $null = & $Script
+        } catch {
+            return (ConvertTo-ExmitErrorObject $_)
+        }
+        throw 'no error'
+    }
+}
+
+Describe 'gather on an image' {
+    It 'reads every export' {
+        $Facts.target.kind | Should -Be 'image'
+        $Facts.target.path | Should -Be ([System.IO.Path]::GetFullPath($Image))
+        $Facts.target.computerName | Should -Be 'SOLO-E19A'
+        $Facts.exsetup.version | Should -Be '15.2.986.5'
+        $Facts.cachtokn.version | Should -Be '10.0.17763.0'
+        $Facts.services.Count | Should -Be 254
+        $Facts.os.buildNumber | Should -Be '17763'
+        $Facts.environment['ExchangeInstallPath'] | Should -Be 'C:\Program Files\Microsoft\Exchange Server\V15\'
+        $Facts.appPools.Count | Should -Be 4
+        @($Facts.missing).Count | Should -Be 0
+    }
+
+    It 'finds applicationHost.config under the windir of environment.xml, case-insensitively' {
+        $Facts.applicationHost.path | Should -Be 'C:\windows\System32\inetsrv\config\applicationHost.config'
+        $Facts.applicationHost.text | Should -Match '<configuration>'
+        $Facts.applicationHost.text[0] | Should -Not -Be ([char]0xFEFF)
+    }
+
+    It 'names missing optional exports and keeps arrays as arrays in JSON' {
+        $root = New-TestImage -Root (Join-Path $TestDrive 'partial') -ServicesFixture 'GetServiceMitigation.xml' -Without @('os.xml', 'apppools.xml', 'environment.xml', 'exsetup.xml', 'applicationhost.config')
+        $json = ConvertTo-ExmitJsonLine ([ordered]@{ id = 1; ok = $true; result = (Get-ExmitImageFacts -Path $root) })
+        $json | Should -Match '"services":\[\{"name":"MSExchangeMitigation","displayName":"Microsoft Exchange Emergency Mitigation Service","status":"Running","startType":"Automatic"\}\]'
+        $json | Should -Match '"missing":\["exsetup.xml","os.xml","environment.xml","apppools.xml","applicationHost.config"\]'
+        $json | Should -Match '"exsetup":null'
+        $json | Should -Match '"appPools":null'
+        $json | Should -Match '"applicationHost":null'
+        $parsed = $json | ConvertFrom-Json
+        $parsed.result.services.GetType().IsArray | Should -BeTrue
+    }
+
+    It 'writes an empty missing list as []' {
+        (ConvertTo-ExmitJsonLine $Facts) | Should -Match '"missing":\[\]'
+    }
+
+    It 'assumes C:\Windows without environment.xml' {
+        $root = New-TestImage -Root (Join-Path $TestDrive 'noenv') -Without @('environment.xml')
+        $facts = Get-ExmitImageFacts -Path $root
+        $facts.applicationHost.path | Should -Be 'C:\Windows\System32\inetsrv\config\applicationHost.config'
+        $facts.environment | Should -BeNullOrEmpty
+        $facts.missing | Should -Contain 'environment.xml'
+    }
+
+    It 'fails with an image error naming registry.xml when it is missing' {
+        $root = New-TestImage -Root (Join-Path $TestDrive 'noreg') -ServicesFixture 'GetServiceMitigation.xml' -Without @('registry.xml')
+        $e = Get-RequestError { Get-ExmitImageFacts -Path $root }
+        $e.kind | Should -Be 'image'
+        $e.file | Should -Be 'registry.xml'
+    }
+
+    It 'fails naming registry.xml when it has no Setup key' {
+        $root = New-TestImage -Root (Join-Path $TestDrive 'nosetup') -ServicesFixture 'GetServiceMitigation.xml'
+        $objects = Import-Clixml -LiteralPath (Get-Fixture 'registry.xml') | Where-Object { $_.PSChildName -ne 'Setup' }
+        $objects | Export-Clixml -LiteralPath (Join-Path $root 'Registry.xml')
+        $e = Get-RequestError { Get-ExmitImageFacts -Path $root }
+        $e.kind | Should -Be 'image'
+        $e.file | Should -Be 'registry.xml'
+        $e.message | Should -Match '^registry\.xml: no Setup key'
+    }
+
+    It 'fails naming an optional export that is present but not the export it should be' {
+        $root = New-TestImage -Root (Join-Path $TestDrive 'badpools') -ServicesFixture 'GetServiceMitigation.xml'
+        Copy-Item -LiteralPath (Get-Fixture 'ExSetup.xml') -Destination (Join-Path $root 'apppools.xml') -Force
+        $e = Get-RequestError { Get-ExmitImageFacts -Path $root }
+        $e.file | Should -Be 'apppools.xml'
+        $e.message | Should -Match 'not an export of IIS'
+    }
+
+    It 'fails naming an optional export that is not well-formed' {
+        $root = New-TestImage -Root (Join-Path $TestDrive 'bados') -ServicesFixture 'GetServiceMitigation.xml'
+        [System.IO.File]::WriteAllText((Join-Path $root 'os.xml'), '<Objs')
+        (Get-RequestError { Get-ExmitImageFacts -Path $root }).file | Should -Be 'os.xml'
+    }
+
+    It 'refuses an oversize export by name' {
+        $root = New-TestImage -Root (Join-Path $TestDrive 'big')
+        $saved = $ExmitLimits.CliXmlBytes
+        try {
+            $ExmitLimits.CliXmlBytes = 1000000
+            $e = Get-RequestError { Get-ExmitImageFacts -Path $root }
+        } finally {
+            $ExmitLimits.CliXmlBytes = $saved
+        }
+        $e.file | Should -Be 'services.xml'
+        $e.message | Should -Match 'larger than the limit'
+    }
+
+    It 'reports a missing image folder as an image error' {
+        (Get-RequestError { Get-ExmitImageFacts -Path (Join-Path $TestDrive 'nowhere') }).kind | Should -Be 'image'
+    }
+}
+
+Describe 'readFiles on an image' {
+    BeforeAll {
+        $owa = Join-Path $Image 'fs/c/program files/microsoft/exchange server/v15/FrontEnd/HttpProxy/OWA'
+        $null = New-Item -ItemType Directory -Force -Path $owa
+        # UTF-8 with a BOM, whatever the capture has.
+        $text = [System.IO.File]::ReadAllText((Get-Fixture 'DefaultWebSite-OWA_web.config'))
+        $bytes = (New-Object System.Text.UTF8Encoding $true).GetPreamble() + [System.Text.Encoding]::UTF8.GetBytes($text)
+        [System.IO.File]::WriteAllBytes((Join-Path $owa 'Web.Config'), [byte[]]$bytes)
+    }
+
+    It 'maps X:\a\b to fs/X/a/b resolving every segment case-insensitively, BOM removed' {
+        $result = Read-ExmitImageFiles -Path $Image -Paths @('C:\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\web.config')
+        $result.files.Count | Should -Be 1
+        $result.files[0].path | Should -Be 'C:\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\web.config'
+        $result.files[0].text | Should -Match '<configuration'
+        $result.files[0].text[0] | Should -Not -Be ([char]0xFEFF)
+    }
+
+    It 'accepts forward slashes and a lower-case drive' {
+        (Read-ExmitImageFiles -Path $Image -Paths @('c:/windows/system32/inetsrv/config/APPLICATIONHOST.CONFIG')).files[0].text | Should -Match '<configuration>'
+    }
+
+    It 'gives null text for a file that does not exist' {
+        $result = Read-ExmitImageFiles -Path $Image -Paths @('C:\inetpub\wwwroot\web.config', 'D:\nothing\web.config')
+        $result.files.Count | Should -Be 2
+        $result.files[0].text | Should -BeNullOrEmpty
+        $result.files[1].text | Should -BeNullOrEmpty
+        (ConvertTo-ExmitJsonLine $result) | Should -Be '{"files":[{"path":"C:\\inetpub\\wwwroot\\web.config","text":null},{"path":"D:\\nothing\\web.config","text":null}]}'
+    }
+
+    It 'keeps one file and no files as arrays' {
+        (ConvertTo-ExmitJsonLine (Read-ExmitImageFiles -Path $Image -Paths @('C:\x'))) | Should -Be '{"files":[{"path":"C:\\x","text":null}]}'
+        (ConvertTo-ExmitJsonLine (Read-ExmitImageFiles -Path $Image -Paths @())) | Should -Be '{"files":[]}'
+    }
+
+    It 'refuses <Path>' -ForEach @(
+        @{ Path = 'C:\Windows\..\..\..\etc\passwd' }
+        @{ Path = 'C:\inetpub\...\x' }
+        @{ Path = '..\registry.xml' }
+        @{ Path = '\\server\share\web.config' }
+        @{ Path = 'C:relative\web.config' }
+        @{ Path = '/etc/passwd' }
+        @{ Path = 'C:\inetpub\web.config:stream' }
+    ) {
+        $e = Get-RequestError { Read-ExmitImageFiles -Path $Image -Paths @($Path) }
+        $e.kind | Should -Be 'input'
+    }
+
+    It 'refuses a link that leads outside the image' -Skip:($PSVersionTable.PSVersion.Major -lt 7) {
+        $outside = Join-Path $TestDrive 'secret.txt'
+        [System.IO.File]::WriteAllText($outside, 'secret')
+        $dir = Join-Path $Image 'fs/C/inetpub'
+        $null = New-Item -ItemType Directory -Force -Path $dir
+        $null = New-Item -ItemType SymbolicLink -Path (Join-Path $dir 'web.config') -Target $outside
+        $null = New-Item -ItemType SymbolicLink -Path (Join-Path $dir 'up') -Target $TestDrive
+        $e = Get-RequestError { Read-ExmitImageFiles -Path $Image -Paths @('C:\inetpub\web.config') }
+        $e.kind | Should -Be 'image'
+        $e.message | Should -Match 'outside the image'
+        (Get-RequestError { Read-ExmitImageFiles -Path $Image -Paths @('C:\inetpub\up\secret.txt') }).message | Should -Match 'outside the image'
+    }
+
+    It 'follows a link that stays inside the image' -Skip:($PSVersionTable.PSVersion.Major -lt 7) {
+        $dir = Join-Path $Image 'fs/C/linked'
+        $null = New-Item -ItemType Directory -Force -Path $dir
+        $null = New-Item -ItemType SymbolicLink -Path (Join-Path $dir 'config') -Target (Join-Path $Image 'fs/C/Windows/System32/inetsrv/config')
+        (Read-ExmitImageFiles -Path $Image -Paths @('C:\linked\config\applicationHost.config')).files[0].text | Should -Match '<configuration>'
+    }
+
+    It 'refuses a file over the size limit' {
+        $saved = $ExmitLimits.FileBytes
+        try {
+            $ExmitLimits.FileBytes = 1000
+            $e = Get-RequestError { Read-ExmitImageFiles -Path $Image -Paths @('C:\Windows\System32\inetsrv\config\applicationHost.config') }
+        } finally {
+            $ExmitLimits.FileBytes = $saved
+        }
+        $e.message | Should -Match 'larger than the limit'
+    }
+}
