@@ -1327,7 +1327,8 @@ function Invoke-ExmitCollect {
         if ($expanded -notmatch '^[A-Za-z]:\\') { continue }
         $candidates = New-Object System.Collections.Generic.List[string]
         $candidates.Add($expanded + '\web.config')
-        foreach ($found in @(Invoke-ExmitLiveSource 'web.config' { Find-ExmitWebConfigFiles -Directory $expanded -Limit $script:ExmitLimits.WebConfigs })) {
+        $foundFiles = Invoke-ExmitLiveSource 'web.config' { Find-ExmitWebConfigFiles -Directory $expanded -Limit $script:ExmitLimits.WebConfigs }
+        foreach ($found in @($foundFiles)) {
             if ($found) { $candidates.Add([string]$found) }
         }
         foreach ($candidate in $candidates) {
