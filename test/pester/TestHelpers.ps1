@@ -5,7 +5,13 @@ Set-StrictMode -Version Latest
 $script:RepoRoot = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
 $script:EnginePath = Join-Path $script:RepoRoot 'engine/exmit-engine.ps1'
 $script:FixtureDir = Join-Path $script:RepoRoot 'test/fixtures/clixml'
-$script:PwshPath = (Get-Process -Id $PID).Path
+# The PowerShell that runs the tests (the process itself may be a dotnet host).
+if ($PSVersionTable.PSVersion.Major -ge 6) {
+    $script:PwshPath = Join-Path $PSHOME 'pwsh'
+    if ([System.Environment]::OSVersion.Platform -eq [System.PlatformID]::Win32NT) { $script:PwshPath += '.exe' }
+} else {
+    $script:PwshPath = Join-Path $PSHOME 'powershell.exe'
+}
 
 function Get-Fixture {
     param([string]$Name)
