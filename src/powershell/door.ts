@@ -83,6 +83,7 @@ export class EngineSession {
   private nextId = 1;
   private exited: ExmitError | null = null;
   private closing = false;
+  private abandoned = false;
 
   /** Use startEngine(). */
   constructor(child: ResultPromise, executable: string, timeoutMs: number, onStderr: ((line: string) => void) | undefined) {
@@ -92,6 +93,9 @@ export class EngineSession {
     const stdout = child.stdout;
     const stderr = child.stderr;
     if (stdout === null || stderr === null) throw new Error('engine streams are not piped');
+    child.stdin?.on('error', () => {
+      // EPIPE when the engine died; its exit is reported through onExit.
+    });
     createInterface({ input: stdout }).on('line', (line) => this.onLine(line));
     createInterface({ input: stderr }).on('line', (line) => {
       if (this.stderrLines.length < 200) this.stderrLines.push(line);
@@ -111,20 +115,15 @@ export class EngineSession {
     const answer = await new Promise<Answer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        this.child.kill('SIGKILL');
+        this.abandon();
         reject(inputError(`PowerShell did not answer the ${op} request within ${Math.round(this.timeoutMs / 1000)} s and was stopped`, 'A hung WMI/CIM or IIS call is the usual cause; run again with --verbose to see what it was doing.'));
       }, this.timeoutMs);
       this.pending.set(id, {
         resolve: (a) => { clearTimeout(timer); resolve(a); },
         reject: (e) => { clearTimeout(timer); reject(e); },
       });
-      this.child.stdin?.write(line + '\n', (error) => {
-        if (error) {
-          this.pending.delete(id);
-          clearTimeout(timer);
-          reject(this.exited ?? this.deathError(undefined, undefined, String(error), undefined));
-        }
-      });
+      // A failed write means the engine is gone: its exit answers the pending request with the reason.
+      this.child.stdin?.write(line + '\n', () => {});
     });
     if (!answer.ok) {
       const where = answer.error.file !== null && answer.error.file !== undefined ? `${answer.error.file}: ` : '';
@@ -133,9 +132,18 @@ export class EngineSession {
     return answer.result as T;
   }
 
+  /** Kills the engine and lets go of its pipes (a hung child's own children may still hold them). */
+  private abandon(): void {
+    this.abandoned = true;
+    this.child.kill('SIGKILL');
+    this.child.stdin?.destroy();
+    this.child.stdout?.destroy();
+    this.child.stderr?.destroy();
+  }
+
   /** Asks the engine to exit and waits for it. */
   async close(): Promise<void> {
-    if (this.exited !== null) return;
+    if (this.exited !== null || this.abandoned) return;
     this.closing = true;
     this.child.stdin?.end(JSON.stringify({ op: 'exit' }) + '\n');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
@@ -156,13 +164,13 @@ export class EngineSession {
       answer = JSON.parse(line) as Answer;
     } catch {
       this.failAll(inputError(`PowerShell engine wrote something that is not JSON: ${truncate(line)}`, 'A PowerShell profile or module printing to the console is the usual cause; exmit starts PowerShell with -NoProfile.'));
-      this.child.kill('SIGKILL');
+      this.abandon();
       return;
     }
     const waiter = typeof answer.id === 'number' ? this.pending.get(answer.id) : undefined;
     if (waiter === undefined) {
       this.failAll(inputError(`PowerShell engine answered a request that was not asked: ${truncate(line)}`));
-      this.child.kill('SIGKILL');
+      this.abandon();
       return;
     }
     this.pending.delete(answer.id);

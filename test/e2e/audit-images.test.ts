@@ -1,0 +1,159 @@
+// End to end: the built CLI, the real PowerShell engine, server images made from real captures.
+// What an admin or a script checks: the statuses, the reasons, the exit code, one JSON document.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { runCli, image, parseJson, hasStackTrace } from '../support/cli.ts';
+import { findPwsh } from '../../scripts/find-pwsh.ts';
+import { ROOT } from '../support/cli.ts';
+
+interface AuditDoc {
+  server: { name: string; build: string };
+  catalog: { source: string; serial: number };
+  mitigations: { id: string; status: string; reason: string; stillApplied: boolean }[];
+  exposed: boolean;
+}
+
+function auditJson(img: string): { code: number; doc: AuditDoc; stderr: string } {
+  const run = runCli(['audit', '--json', '--target', `image:${image(img)}`]);
+  return { code: run.code, doc: parseJson<AuditDoc>(run), stderr: run.stderr };
+}
+
+function statuses(doc: AuditDoc): Record<string, string> {
+  return Object.fromEntries(doc.mitigations.map((m) => [m.id, m.status]));
+}
+
+const cases: { image: string; code: number; expect: Record<string, string> }[] = [
+  {
+    image: 'examples/e19-cu12-oct22su',
+    code: 3,
+    expect: { 'proxynotshell-autodiscover': 'needed', owassrf: 'patch-only', 'owa-csp-xss': 'needed', 'tokencache-module': 'needed', 'proxylogon-cookie': 'fixed', 'proxylogon-ecp-apppool': 'fixed' },
+  },
+  { image: 'e19-cu12-oct22su-eems-rule', code: 3, expect: { 'proxynotshell-autodiscover': 'mitigated', owassrf: 'patch-only' } },
+  { image: 'e19-cu12-oct22su-misplaced', code: 3, expect: { 'proxynotshell-autodiscover': 'needed' } },
+  { image: 'e19-cu12-oct22su-outdated', code: 3, expect: { 'proxynotshell-autodiscover': 'outdated' } },
+  { image: 'e19-cu12-nov22su-eems', code: 3, expect: { 'proxynotshell-autodiscover': 'fixed', owassrf: 'fixed', 'tokencache-module': 'fixed', 'owa-csp-xss': 'needed' } },
+  {
+    image: 'e19-cu14-jun26su',
+    code: 0,
+    expect: { 'proxynotshell-autodiscover': 'fixed', owassrf: 'fixed', 'owa-csp-xss': 'fixed', 'tokencache-module': 'fixed', 'proxylogon-cookie': 'fixed' },
+  },
+];
+
+describe('audit on server images', () => {
+  for (const c of cases) {
+    it(`${c.image}: exit ${c.code}, ${Object.entries(c.expect).map(([k, v]) => `${k} ${v}`).join(', ')}`, () => {
+      const { code, doc } = auditJson(c.image);
+      assert.equal(code, c.code);
+      assert.equal(doc.exposed, c.code === 3);
+      const got = statuses(doc);
+      for (const [id, status] of Object.entries(c.expect)) assert.equal(got[id], status, `${id}: ${doc.mitigations.find((m) => m.id === id)?.reason}`);
+      assert.equal(doc.catalog.source, 'bundled');
+    });
+  }
+
+  it('the EEMS/EOMT rule names are recognised by what the rule does, and the reason names the rule and file', () => {
+    const { doc } = auditJson('e19-cu12-oct22su-eems-rule');
+    const pns = doc.mitigations.find((m) => m.id === 'proxynotshell-autodiscover');
+    assert.match(pns?.reason ?? '', /"EEMS M1\.1 PowerShell - inbound" \(C:\\inetpub\\wwwroot\\web\.config\)/);
+    assert.match(pns?.reason ?? '', /temporary: install Exchange 2019 CU12 Nov22SU \(15\.2\.1118\.20\)/);
+  });
+
+  it('a fixed build with the EEMS rule still in place says it can be rolled back', () => {
+    const { doc } = auditJson('e19-cu12-nov22su-eems');
+    const pns = doc.mitigations.find((m) => m.id === 'proxynotshell-autodiscover');
+    assert.equal(pns?.stillApplied, true);
+  });
+
+  it('human output: a table, a one-line verdict, the update to install, and the reminder', () => {
+    const run = runCli(['audit', '--target', `image:${image('examples/e19-cu12-oct22su')}`]);
+    assert.equal(run.code, 3);
+    assert.match(run.stdout, /^Exchange 2019 CU12 Oct22SU \(15\.2\.1118\.15\)/);
+    assert.match(run.stdout, /needed\s+proxynotshell-autodiscover\s+CVE-2022-41040, CVE-2022-41082/);
+    assert.match(run.stdout, /^EXPOSED: 3 needed, 1 patch-only, 4 fixed$/m);
+    assert.match(run.stdout, /move to a supported CU/);
+    assert.match(run.stdout, /Mitigating is not remediating/);
+    assert.doesNotMatch(run.stdout, /\u001b\[/, 'NO_COLOR: no escape codes');
+  });
+
+  it('--json prints exactly one JSON document on stdout, nothing on stderr for a clean image', () => {
+    const run = runCli(['audit', '--json', '--target', `image:${image('e19-cu14-jun26su')}`]);
+    assert.doesNotThrow(() => JSON.parse(run.stdout));
+    assert.equal(run.stderr, '');
+  });
+
+  it('one PowerShell process does all the PowerShell work of an audit', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'exmit-count-'));
+    const log = path.join(dir, 'starts.log');
+    const wrapper = path.join(dir, 'pwsh');
+    writeFileSync(wrapper, `#!/usr/bin/env bash\necho start >> ${log}\nexec ${findPwsh(ROOT)} "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const run = runCli(['audit', '--json', '--target', `image:${image('examples/e19-cu12-oct22su')}`, '--powershell', wrapper]);
+    assert.equal(run.code, 3, run.stderr);
+    assert.equal(readFileSync(log, 'utf8').trim().split('\n').length, 1);
+  });
+});
+
+describe('detect on server images', () => {
+  const detectCases: { image: string; name: string; build: string; roles: string[]; buildSource: string }[] = [
+    { image: 'examples/e19-cu12-oct22su', name: 'Exchange 2019 CU12 Oct22SU', build: '15.2.1118.15', roles: ['Mailbox', 'ClientAccess', 'ManagementTools'], buildSource: 'exsetup' },
+    { image: 'e19-cu12-nov22su-eems', name: 'Exchange 2019 CU12 Nov22SU', build: '15.2.1118.20', roles: ['Mailbox', 'ClientAccess', 'ManagementTools'], buildSource: 'exsetup' },
+    { image: 'e19-cu14-jun26su', name: 'Exchange 2019 CU14 Jun26SU', build: '15.2.1544.41', roles: ['Mailbox', 'ClientAccess', 'ManagementTools'], buildSource: 'exsetup' },
+  ];
+  for (const c of detectCases) {
+    it(`${c.image}: ${c.name}`, () => {
+      const run = runCli(['detect', '--json', '--target', `image:${image(c.image)}`]);
+      assert.equal(run.code, 0, run.stderr);
+      const doc = parseJson<{ name: string; build: string; roles: string[]; buildSource: string; exactBuild: boolean }>(run);
+      assert.equal(doc.name, c.name);
+      assert.equal(doc.build, c.build);
+      assert.deepEqual(doc.roles, c.roles);
+      assert.equal(doc.buildSource, c.buildSource);
+      assert.equal(doc.exactBuild, true);
+    });
+  }
+});
+
+describe('usage errors', () => {
+  it('an unknown command is exit 2 with a one-line message', () => {
+    const run = runCli(['audti']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /unknown command 'audti'/);
+    assert.equal(hasStackTrace(run.stderr), false);
+  });
+  it('an unknown option with --json gives the error document, exit 2', () => {
+    const run = runCli(['audit', '--json', '--bogus']);
+    assert.equal(run.code, 2);
+    const doc = parseJson<{ error: { code: number; message: string } }>(run);
+    assert.equal(doc.error.code, 2);
+    assert.match(doc.error.message, /unknown option '--bogus'/);
+  });
+  it('a malformed --target is exit 2', () => {
+    const run = runCli(['detect', '--target', 'server01']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /unknown --target "server01"/);
+  });
+  it('an image folder that does not exist is exit 1 naming it', () => {
+    const run = runCli(['audit', '--target', 'image:/nonexistent/image']);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /server image not found: \/nonexistent\/image/);
+  });
+  it('--target local off Windows says to use an image, exit 1', () => {
+    const run = runCli(['audit']);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /this machine is not Windows/);
+  });
+  it('catalog show with an unknown id is exit 2', () => {
+    const run = runCli(['catalog', 'show', 'no-such-thing']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /unknown mitigation id "no-such-thing"/);
+  });
+  it('catalog show finds a mitigation by CVE', () => {
+    const run = runCli(['catalog', 'show', 'CVE-2022-41082', '--json']);
+    assert.equal(run.code, 0);
+    const doc = parseJson<{ mitigations: { id: string }[] }>(run);
+    assert.deepEqual(doc.mitigations.map((m) => m.id), ['proxynotshell-autodiscover']);
+  });
+});
