@@ -109,7 +109,7 @@ export function auditMitigation(m: Mitigation, input: AuditInput): AuditEntry {
     const w = windowsFixState(m, input.facts.os?.version ?? null, input.facts.cachtokn?.version ?? null);
     if (w.state === 'not-affected') return entry('not-applicable', w.reason);
     if (w.state === 'fixed') return entry('fixed', w.reason + (inPlace ? '; the mitigation is still in place and can be rolled back' : ''), { stillApplied: inPlace });
-    return judgeEvidence(m, evidence, entry, w.state === 'unknown' ? `${w.reason}; judged as vulnerable` : w.reason, null);
+    return judgeEvidence(m, server, evidence, entry, w.state === 'unknown' ? `${w.reason}; judged as vulnerable` : w.reason, null);
   }
 
   const fix = fixState(m, server.productKey, server.build);
@@ -122,7 +122,7 @@ export function auditMitigation(m: Mitigation, input: AuditInput): AuditEntry {
   if (!server.suLevelKnown && fixedBy !== null) {
     reason = `build ${server.build} comes from the registry (SU level unknown); this CU is fixed from ${fixedBy.build} (${fixedBy.update}); judged as vulnerable`;
   }
-  return judgeEvidence(m, evidence, entry, reason, fixedBy);
+  return judgeEvidence(m, server, evidence, entry, reason, fixedBy);
 }
 
 /** The reason an entry is not applicable by role. */
@@ -269,6 +269,7 @@ function describeOrigins(origins: RuleOrigin[]): string {
 
 function judgeEvidence(
   m: Mitigation,
+  server: DetectResult,
   evidence: Evidence,
   entry: (status: Status, reason: string, extra?: Partial<AuditEntry>) => AuditEntry,
   vulnerableReason: string,
@@ -277,9 +278,10 @@ function judgeEvidence(
   const relevant = evidence.actions.filter((a) => a.state !== 'not-present');
   const hasRules = evidence.rules.judged;
   const extra = { fixedBy };
-  if (relevant.length === 0 && !hasRules) {
-    const why = m.actions.length === 0 ? 'no configuration mitigation exists' : 'no configuration mitigation exists for this server';
-    return entry('patch-only', `${vulnerableReason}; ${why}: only the security update helps`, extra);
+  const declared = m.patchOnly.find((p) => p.product === null || p.product === server.productKey);
+  if (declared !== undefined || (relevant.length === 0 && !hasRules)) {
+    const why = declared?.reason ?? (m.actions.length === 0 ? 'no configuration mitigation exists: only the security update helps' : 'no configuration mitigation exists for this server: only the security update helps');
+    return entry('patch-only', `${vulnerableReason}; ${why}`, extra);
   }
   const notes: string[] = [];
   const unknown = relevant.filter((a) => a.state === 'unknown');

@@ -101,7 +101,7 @@ describe('ProxyNotShell on Exchange 2019 CU12 Oct22SU (15.2.1118.15)', () => {
     expectStatus(audit({ build, blocked: ['proxynotshell-autodiscover'] }), 'proxynotshell-autodiscover', 'blocked');
   });
   it('owassrf has no configuration mitigation: patch-only', () => {
-    expectStatus(audit({ build }), 'owassrf', 'patch-only', /only the security update helps/);
+    expectStatus(audit({ build }), 'owassrf', 'patch-only', /bypasses every URL Rewrite mitigation of ProxyNotShell: only the November 2022 security update helps/);
   });
 });
 
