@@ -156,7 +156,7 @@ Describe 'readFiles on an image' {
         $e.kind | Should -Be 'input'
     }
 
-    It 'refuses a link that leads outside the image' -Skip:($PSVersionTable.PSVersion.Major -lt 7) {
+    It 'refuses a link that leads outside the image' {
         $outside = Join-Path $TestDrive 'secret.txt'
         [System.IO.File]::WriteAllText($outside, 'secret')
         $dir = Join-Path $Image 'fs/C/inetpub'
@@ -169,11 +169,15 @@ Describe 'readFiles on an image' {
         (Get-RequestError { Read-ExmitImageFiles -Path $Image -Paths @('C:\inetpub\up\secret.txt') }).message | Should -Match 'outside the image'
     }
 
-    It 'follows a link that stays inside the image' -Skip:($PSVersionTable.PSVersion.Major -lt 7) {
+    It 'follows a link that stays inside the image (PowerShell 7; Windows PowerShell 5.1 refuses every link)' {
         $dir = Join-Path $Image 'fs/C/linked'
         $null = New-Item -ItemType Directory -Force -Path $dir
         $null = New-Item -ItemType SymbolicLink -Path (Join-Path $dir 'config') -Target (Join-Path $Image 'fs/C/Windows/System32/inetsrv/config')
-        (Read-ExmitImageFiles -Path $Image -Paths @('C:\linked\config\applicationHost.config')).files[0].text | Should -Match '<configuration>'
+        if ($PSVersionTable.PSVersion.Major -ge 7) {
+            (Read-ExmitImageFiles -Path $Image -Paths @('C:\linked\config\applicationHost.config')).files[0].text | Should -Match '<configuration>'
+        } else {
+            (Get-RequestError { Read-ExmitImageFiles -Path $Image -Paths @('C:\linked\config\applicationHost.config') }).kind | Should -Be 'image'
+        }
     }
 
     It 'refuses a file over the size limit' {
