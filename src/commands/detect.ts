@@ -36,6 +36,7 @@ export function renderDetect(server: DetectResult, ui: Ui): string {
   if (server.latestForCu !== null && server.latestForCu.build !== server.build) {
     lines.push(`  newest for this CU: ${server.latestForCu.name} (${server.latestForCu.build})`);
   }
-  lines.push(`  EEMS:        ${server.eems.present ? `present, ${server.eems.status ?? 'state unknown'}, ${server.eems.startType ?? ''}` : 'not present'}`);
+  const eems = server.eems.present === null ? 'unknown (no service list)' : server.eems.present ? `present, ${server.eems.status ?? 'state unknown'}, ${server.eems.startType ?? 'start type unknown'}` : 'not present';
+  lines.push(`  EEMS:        ${eems}`);
   return lines.join('\n');
 }
