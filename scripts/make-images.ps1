@@ -666,7 +666,9 @@ function Write-Image($Image) {
     if ($Image.Contains('ExtraFiles')) {
         foreach ($k in @($Image.ExtraFiles.Keys)) { Write-Text $dir $k $Image.ExtraFiles[$k] 'utf8'; [void]$files.Add($k) }
     }
-    Write-ImageReadme $Image $dir ($files.ToArray() | Sort-Object)
+    $sorted = [string[]]$files.ToArray()
+    [System.Array]::Sort($sorted, [System.StringComparer]::Ordinal)
+    Write-ImageReadme $Image $dir $sorted
     Write-Host ('wrote ' + $Image.Dir)
 }
 
