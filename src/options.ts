@@ -73,3 +73,21 @@ export function readCommonOptions(raw: RawCommon): CommonOptions {
     stateDir: raw.stateDir,
   };
 }
+
+/** The catalog-trust options of commands that read a catalog: --trust (repeatable) and --allow-unsigned. */
+export interface CatalogTrustOptions {
+  trust: string[];
+  allowUnsigned: boolean;
+}
+
+/** Adds --trust PUBFILE (repeatable) and --allow-unsigned to a command that reads a catalog. */
+export function addCatalogTrustOptions(command: Command): Command {
+  return command
+    .option('--trust <pubfile>', 'also trust this public key file for --catalog (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option('--allow-unsigned', 'use an unsigned --catalog (authoring and dry runs only)');
+}
+
+/** Reads the catalog-trust options. */
+export function readCatalogTrustOptions(raw: { trust?: string[]; allowUnsigned?: boolean }): CatalogTrustOptions {
+  return { trust: (raw.trust ?? []).map((t) => path.resolve(t)), allowUnsigned: raw.allowUnsigned === true };
+}

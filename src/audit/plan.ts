@@ -6,6 +6,7 @@ import type { Action, Catalog, Mitigation, Probe, Role } from '../catalog/types.
 import type { DetectResult } from '../exchange/detect.ts';
 import type { ServerFacts } from '../facts.ts';
 import { fixState, windowsFixState } from '../catalog/fixed.ts';
+import { compareBuilds, parseBuild } from '../exchange/build.ts';
 
 /** The statuses of the contract. */
 export type Status = 'needed' | 'partial' | 'outdated' | 'mitigated' | 'fixed' | 'patch-only' | 'not-applicable' | 'blocked';
@@ -138,18 +139,10 @@ function keepAdvice(m: Mitigation, server: DetectResult): string {
   const product = m.fix.products.find((p) => p.product === server.productKey);
   const cuRemoval = product?.safeToRemoveFrom.find((u) => u.cu === server.cu);
   if (cuRemoval === undefined) return '';
-  if (compareParts(server.build, cuRemoval.build) >= 0) return '';
+  const build = parseBuild(server.build);
+  const removal = parseBuild(cuRemoval.build);
+  if (build !== null && removal !== null && compareBuilds(build, removal) >= 0) return '';
   return `; Microsoft keeps its mitigation in place on this build: remove the rule only after installing ${cuRemoval.update} (${cuRemoval.build})`;
-}
-
-function compareParts(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 4; i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
 }
 
 interface RuleEvidence {

@@ -1,7 +1,7 @@
 /** `exmit audit`: dry run: what this server needs, has, or no longer needs. */
 import { Command } from 'commander';
 import type { RunContext } from '../cli.ts';
-import { addCommonOptions, readCommonOptions, type CommonOptions } from '../options.ts';
+import { addCatalogTrustOptions, addCommonOptions, readCatalogTrustOptions, readCommonOptions, type CatalogTrustOptions, type CommonOptions } from '../options.ts';
 import { createUi, type Ui } from '../ui.ts';
 import { withEngine } from '../powershell/door.ts';
 import { readIis, readServer } from '../server.ts';
@@ -28,10 +28,11 @@ export interface AuditReport {
 
 /** The `audit` command. */
 export function auditCommand(context: RunContext): Command {
-  return addCommonOptions(new Command('audit').description('dry run: what this server needs, has, or no longer needs')).action(async (raw) => {
+  return addCatalogTrustOptions(addCommonOptions(new Command('audit').description('dry run: what this server needs, has, or no longer needs'))).action(async (raw) => {
     const options = readCommonOptions(raw);
+    const trust = readCatalogTrustOptions(raw);
     const ui = createUi(options);
-    const report = await runAudit(options, ui);
+    const report = await runAudit(options, trust, ui);
     for (const warning of report.warnings) ui.say(ui.warn(`warning: ${warning}`));
     if (options.json) printJson(report);
     else printText(renderAudit(report, ui));
@@ -40,8 +41,8 @@ export function auditCommand(context: RunContext): Command {
 }
 
 /** Reads the catalog and the server (one engine for the run) and plans every mitigation. */
-export async function runAudit(options: CommonOptions, ui: Ui): Promise<AuditReport> {
-  const resolved: ResolvedCatalog = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read' });
+export async function runAudit(options: CommonOptions, trust: CatalogTrustOptions, ui: Ui): Promise<AuditReport> {
+  const resolved: ResolvedCatalog = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned });
   const blocked = readBlocked(options.stateDir);
   const { reading, iis } = await ui.spin('Reading the server', () =>
     withEngine({ powershell: options.powershell, onStderr: (l) => ui.debug(`powershell: ${l}`) }, async (engine) => {

@@ -1,7 +1,7 @@
 /** `exmit catalog list | show ID`: the catalog's mitigations. */
 import { Command } from 'commander';
 import type { RunContext } from '../cli.ts';
-import { addCommonOptions, readCommonOptions } from '../options.ts';
+import { addCatalogTrustOptions, addCommonOptions, readCatalogTrustOptions, readCommonOptions } from '../options.ts';
 import { createUi, type Ui } from '../ui.ts';
 import { resolveCatalog, type ResolvedCatalog } from '../catalog/source.ts';
 import { findMitigation } from '../catalog/parse.ts';
@@ -13,10 +13,11 @@ import { trustCommands } from './catalog-trust.ts';
 /** The `catalog` command group. */
 export function catalogCommand(context: RunContext): Command {
   const catalog = new Command('catalog').description('the catalog of mitigations: list, show, verify, update, keygen, sign');
-  const list = addCommonOptions(new Command('list').description('list the catalog\'s mitigations'), false).action(async (raw) => {
+  const list = addCatalogTrustOptions(addCommonOptions(new Command('list').description('list the catalog\'s mitigations'), false)).action(async (raw) => {
     const options = readCommonOptions(raw);
+    const trust = readCatalogTrustOptions(raw);
     const ui = createUi(options);
-    const resolved = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read' });
+    const resolved = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned });
     for (const warning of resolved.warnings) ui.say(ui.warn(`warning: ${warning}`));
     if (options.json) {
       printJson({ catalog: catalogHeader(resolved), mitigations: resolved.catalog.mitigations });
@@ -25,10 +26,11 @@ export function catalogCommand(context: RunContext): Command {
     }
     context.exitCode = 0;
   });
-  const show = addCommonOptions(new Command('show').description('show one mitigation (by id or CVE)').argument('<id>', 'mitigation id or CVE number'), false).action(async (id: string, raw) => {
+  const show = addCatalogTrustOptions(addCommonOptions(new Command('show').description('show one mitigation (by id or CVE)').argument('<id>', 'mitigation id or CVE number'), false)).action(async (id: string, raw) => {
     const options = readCommonOptions(raw);
+    const trust = readCatalogTrustOptions(raw);
     const ui = createUi(options);
-    const resolved = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read' });
+    const resolved = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned });
     const found = findMitigation(resolved.catalog, id);
     if (found.length === 0) throw usageError(`unknown mitigation id "${id}"`, 'Run "exmit catalog list" to see the ids.');
     if (options.json) {
