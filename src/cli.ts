@@ -16,7 +16,7 @@ export interface RunContext {
 /** The whole program, with every command registered. */
 export function buildProgram(context: RunContext): Command {
   const program = new Command('exmit')
-    .description('Emergency mitigations for on-premises Exchange servers: detect, audit, apply, roll back.')
+    .description('Emergency mitigations for on-premises Exchange servers: detect the build, audit what it needs, collect an image. (apply, rollback and status come in a later release.)')
     .version(VERSION, '-V, --version')
     .showSuggestionAfterError(true)
     .exitOverride()
