@@ -98,8 +98,8 @@ describe('ProxyNotShell on Exchange 2019 CU12 Oct22SU (15.2.1118.15)', () => {
     expectStatus(audit({ build, iis: placed }), 'proxynotshell-autodiscover', 'mitigated');
   });
   it('the final rule only on the Autodiscover virtual directory: outdated (the shape on another path gets through)', () => {
-    const autodOnly = appendToWebConfig(e19(), PATHS.autodiscover, `<system.webServer>${PNS_FINAL}</system.webServer>`);
-    expectStatus(audit({ build, iis: autodOnly }), 'proxynotshell-autodiscover', 'outdated', /another front-end path/);
+    const autodiscoverOnly = appendToWebConfig(e19(), PATHS.autodiscover, `<system.webServer>${PNS_FINAL}</system.webServer>`);
+    expectStatus(audit({ build, iis: autodiscoverOnly }), 'proxynotshell-autodiscover', 'outdated', /another front-end path/);
   });
   it('blocked by the admin: blocked, whatever else is true', () => {
     expectStatus(audit({ build, blocked: ['proxynotshell-autodiscover'] }), 'proxynotshell-autodiscover', 'blocked');
