@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { inputError, usageError } from './errors.ts';
 import { colorWanted } from './ui.ts';
-import type { EngineTarget } from './powershell/door.ts';
+import type { EngineOptions, EngineTarget } from './powershell/door.ts';
 
 /** The common options after validation. */
 export interface CommonOptions {
@@ -90,4 +90,9 @@ export function addCatalogTrustOptions(command: Command): Command {
 /** Reads the catalog-trust options. */
 export function readCatalogTrustOptions(raw: { trust?: string[]; allowUnsigned?: boolean }): CatalogTrustOptions {
   return { trust: (raw.trust ?? []).map((t) => path.resolve(t)), allowUnsigned: raw.allowUnsigned === true };
+}
+
+/** The engine options of a run: --powershell, and PowerShell's stderr shown with --verbose. */
+export function engineOptions(options: CommonOptions, ui: { debug(text: string): void }): EngineOptions {
+  return { powershell: options.powershell, onStderr: (line) => ui.debug(`powershell: ${line}`) };
 }

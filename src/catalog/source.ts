@@ -12,8 +12,9 @@ import { readCache, sha256Hex, type CacheEntry } from '../state/cache.ts';
 import { cachePath, resolveStateDir } from '../state/paths.ts';
 import { FeedUnreachableError, checkFeedUrl } from '../trust/download.ts';
 import { readTrustFiles } from '../trust/files.ts';
+import { guardStateRead, type WindowsHost } from '../state/windows-acl.ts';
 import { mergeTrustedKeys, type TrustedKey } from '../trust/keys.ts';
-import { DEFAULT_TIMEOUT_SECONDS, downloadCatalog } from '../trust/update.ts';
+import { DEFAULT_TIMEOUT_SECONDS, downloadCatalog, winHttpProxyOf } from '../trust/update.ts';
 import { checkSerial, verifyCatalog, type PreviousCatalog } from '../trust/verify.ts';
 
 /** Where the catalog in use came from, as `catalog.source` reports it. */
@@ -40,6 +41,8 @@ export interface CatalogRequest {
   now?: Date | undefined;
   /** Environment for proxies (tests). */
   env?: NodeJS.ProcessEnv | undefined;
+  /** Windows: the engine that checks the state folder's ACL and reads the WinHTTP proxy (null elsewhere). */
+  windows?: WindowsHost | null | undefined;
 }
 
 /** Days after which the bundled catalog is old enough to warn about. */
@@ -55,6 +58,7 @@ export async function resolveCatalog(request: CatalogRequest): Promise<ResolvedC
     throw usageError('--allow-unsigned is refused by apply: an unsigned catalog may be used for authoring and dry runs only', 'Sign the catalog ("exmit catalog sign FILE --key KEY"), or run apply with --dry-run.');
   }
   const stateDir = resolveStateDir(request.stateDir);
+  await guardStateRead(stateDir, request.windows ?? null);
   const config = readConfig(stateDir);
   const warnings: string[] = [];
   const newest = () => newestVerified(stateDir, config, now, warnings);
@@ -66,9 +70,10 @@ export async function resolveCatalog(request: CatalogRequest): Promise<ResolvedC
     if (/^(https?|file):/i.test(request.catalog)) {
       const url = checkFeedUrl(request.catalog, false);
       try {
+        const winHttp = await winHttpProxyOf(request.windows ?? null, config.proxy, request.env ?? process.env);
         const downloaded = await downloadCatalog(
           url,
-          { proxy: config.proxy, ca: null, timeoutMs: DEFAULT_TIMEOUT_SECONDS * 1000, allowInsecure: false, env: request.env },
+          { proxy: config.proxy, ca: null, timeoutMs: DEFAULT_TIMEOUT_SECONDS * 1000, allowInsecure: false, env: request.env, winHttp },
           null,
           { keys, now, allowExpired: false, allowUnsigned, previous: null },
         );

@@ -1,9 +1,10 @@
 /** `exmit audit`: dry run: what this server needs, has, or no longer needs. */
 import { Command } from 'commander';
 import type { RunContext } from '../cli.ts';
-import { addCatalogTrustOptions, addCommonOptions, readCatalogTrustOptions, readCommonOptions, type CatalogTrustOptions, type CommonOptions } from '../options.ts';
+import { addCatalogTrustOptions, addCommonOptions, engineOptions, readCatalogTrustOptions, readCommonOptions, type CatalogTrustOptions, type CommonOptions } from '../options.ts';
 import { createUi, type Ui } from '../ui.ts';
-import { withEngine } from '../powershell/door.ts';
+import { withLazyEngine } from '../powershell/door.ts';
+import { windowsHostFor } from '../powershell/windows-host.ts';
 import { readIis, readServer } from '../server.ts';
 import { resolveCatalog, type ResolvedCatalog } from '../catalog/source.ts';
 import { auditServer, EXPOSED, type AuditEntry, type Status } from '../audit/plan.ts';
@@ -42,15 +43,19 @@ export function auditCommand(context: RunContext): Command {
 
 /** Reads the catalog and the server (one engine for the run) and plans every mitigation. */
 export async function runAudit(options: CommonOptions, trust: CatalogTrustOptions, ui: Ui): Promise<AuditReport> {
-  const resolved: ResolvedCatalog = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned });
-  const blocked = readBlocked(options.stateDir);
-  const { reading, iis } = await ui.spin('Reading the server', () =>
-    withEngine({ powershell: options.powershell, onStderr: (l) => ui.debug(`powershell: ${l}`) }, async (engine) => {
-      const reading = await readServer(engine, options.target);
-      const iis = await readIis(engine, options.target, reading, probePaths(resolved.catalog));
+  return withLazyEngine(engineOptions(options, ui), async (engine) => {
+    const resolved: ResolvedCatalog = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned, windows: windowsHostFor(engine) });
+    const blocked = readBlocked(options.stateDir);
+    const { reading, iis } = await ui.spin('Reading the server', async () => {
+      const reading = await readServer(engine.get(), options.target);
+      const iis = await readIis(engine.get(), options.target, reading, probePaths(resolved.catalog));
       return { reading, iis };
-    }),
-  );
+    });
+    return planAudit(options, resolved, blocked, reading, iis);
+  });
+}
+
+function planAudit(options: CommonOptions, resolved: ResolvedCatalog, blocked: Set<string>, reading: Awaited<ReturnType<typeof readServer>>, iis: Awaited<ReturnType<typeof readIis>>): AuditReport {
   const judge = iis === null ? null : createIisJudge(iis);
   const mitigations = auditServer(resolved.catalog, {
     server: reading.server,

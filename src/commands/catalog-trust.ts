@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import type { RunContext } from '../cli.ts';
-import { addCommonOptions, readCommonOptions, type CommonOptions } from '../options.ts';
+import { addCommonOptions, engineOptions, readCommonOptions, type CommonOptions } from '../options.ts';
 import { createUi, type Ui } from '../ui.ts';
 import { printJson, printText } from '../output.ts';
 import { inputError, usageError } from '../errors.ts';
@@ -12,7 +12,10 @@ import { readConfig } from '../state/config.ts';
 import { readCache, sha256Hex } from '../state/cache.ts';
 import { resolveStateDir } from '../state/paths.ts';
 import { writeFileAtomic } from '../state/secure.ts';
-import { readPrivateKeyFile, readTextFile, readTrustFiles, writeKeyPair } from '../trust/files.ts';
+import { readPrivateKeyFile, readTextFile, readTrustFiles, writeKeyPair, writePrivateKeyPosix, type PrivateKeyWriter } from '../trust/files.ts';
+import { withLazyEngine } from '../powershell/door.ts';
+import { windowsHostFor } from '../powershell/windows-host.ts';
+import { checkPrivateKeySecurity, guardStateRead, privateKeySddl, type WindowsHost } from '../state/windows-acl.ts';
 import { keyIdOf, mergeTrustedKeys, rawPublicKey } from '../trust/keys.ts';
 import { signCatalogBytes } from '../trust/signature.ts';
 import { DEFAULT_TIMEOUT_SECONDS, previousFromCache, updateFromFeed, type UpdateResult } from '../trust/update.ts';
@@ -50,6 +53,7 @@ function verifyCommand(context: RunContext): Command {
     const options = readVerifyOptions(file, raw);
     const ui = createUi(options.common);
     const stateDir = resolveStateDir(options.common.stateDir);
+    await withLazyEngine(engineOptions(options.common, ui), (engine) => guardStateRead(stateDir, windowsHostFor(engine)));
     const config = readConfig(stateDir);
     const keys = mergeTrustedKeys(config.trustedKeys, readTrustFiles(options.trust));
     const bytes = readBounded(options.file, MAX_CATALOG_BYTES, 'catalog');
@@ -149,7 +153,7 @@ function updateCommand(context: RunContext): Command {
   addCommonOptions(command, false).action(async (raw: Record<string, unknown>) => {
     const options = readUpdateOptions(raw);
     const ui = createUi(options.common);
-    const result = await ui.spin('downloading the catalog', () =>
+    const result = await withLazyEngine(engineOptions(options.common, ui), (engine) => ui.spin('downloading the catalog', () =>
       updateFromFeed({
         stateDir: resolveStateDir(options.common.stateDir),
         url: options.url,
@@ -160,8 +164,9 @@ function updateCommand(context: RunContext): Command {
         allowExpired: options.allowExpired,
         timeoutMs: Math.round(options.timeoutSeconds * 1000),
         now: new Date(),
+        windows: windowsHostFor(engine),
       }),
-    );
+    ));
     if (options.common.json) printJson(result);
     else printText(renderUpdate(result, ui));
     context.exitCode = 0;
@@ -195,7 +200,7 @@ function keygenCommand(context: RunContext): Command {
   addCommonOptions(command, false).action(async (raw: Record<string, unknown>) => {
     const options: KeygenOptions = { common: readCommonOptions(raw), out: path.resolve(String(raw['out'])), name: String(raw['name']) };
     const ui = createUi(options.common);
-    const files = writeKeyPair(options.out, options.name);
+    const files = await withLazyEngine(engineOptions(options.common, ui), (engine) => writeKeyPair(options.out, options.name, privateKeyWriterFor(windowsHostFor(engine))));
     const result = { keyId: files.keyId, privateKey: files.privateKeyFile, publicKey: files.publicKeyFile };
     if (options.common.json) printJson(result);
     else printText(`${ui.ok('key pair made')}: key id ${result.keyId}\n  private key: ${result.privateKey} (keep it secret: it signs what servers will apply)\n  public key:  ${result.publicKey} (copy it to each server's trustedKeys)`);
@@ -219,6 +224,7 @@ function signCommand(context: RunContext): Command {
   addCommonOptions(command, false).action(async (file: string, raw: Record<string, unknown>) => {
     const options: SignOptions = { common: readCommonOptions(raw), file: path.resolve(file), key: path.resolve(String(raw['key'])) };
     const ui = createUi(options.common);
+    await withLazyEngine(engineOptions(options.common, ui), (engine) => checkPrivateKeyAccess(options.key, windowsHostFor(engine)));
     const signing = readPrivateKeyFile(options.key);
     const bytes = readBounded(options.file, MAX_CATALOG_BYTES, 'catalog');
     // Refuse to sign what no server would accept: schema, vocabulary and requires are checked first.
@@ -233,6 +239,24 @@ function signCommand(context: RunContext): Command {
     context.exitCode = 0;
   });
   return command;
+}
+
+/** Where keygen writes the private key: on Windows through the engine, with an ACL for the user and SYSTEM from creation. */
+export function privateKeyWriterFor(windows: WindowsHost | null): PrivateKeyWriter {
+  if (windows === null) return writePrivateKeyPosix;
+  return async (file, pem) => {
+    const [entry] = await windows.security([file]);
+    if (entry !== undefined && entry.kind !== 'missing') throw inputError(`${file} already exists: refused to overwrite a key`, 'Choose another --out folder or --name.');
+    await windows.createSecure(file, 'file', privateKeySddl(await windows.identity()), Buffer.from(pem, 'utf8'));
+  };
+}
+
+/** On Windows, refuses a private key that others may read or change, before it is read (POSIX checks are made as it is read). */
+export async function checkPrivateKeyAccess(file: string, windows: WindowsHost | null): Promise<void> {
+  if (windows === null) return;
+  const [entry] = await windows.security([file]);
+  if (entry === undefined || entry.kind === 'missing') return; // reading it reports the missing file
+  checkPrivateKeySecurity(entry, await windows.identity());
 }
 
 function readBounded(file: string, maxBytes: number, what: string): Buffer {

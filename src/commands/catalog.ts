@@ -1,7 +1,9 @@
 /** `exmit catalog list | show ID`: the catalog's mitigations. */
 import { Command } from 'commander';
 import type { RunContext } from '../cli.ts';
-import { addCatalogTrustOptions, addCommonOptions, readCatalogTrustOptions, readCommonOptions } from '../options.ts';
+import { addCatalogTrustOptions, addCommonOptions, engineOptions, readCatalogTrustOptions, readCommonOptions, type CatalogTrustOptions, type CommonOptions } from '../options.ts';
+import { withLazyEngine } from '../powershell/door.ts';
+import { windowsHostFor } from '../powershell/windows-host.ts';
 import { createUi, type Ui } from '../ui.ts';
 import { resolveCatalog, type ResolvedCatalog } from '../catalog/source.ts';
 import { findMitigation } from '../catalog/parse.ts';
@@ -17,7 +19,7 @@ export function catalogCommand(context: RunContext): Command {
     const options = readCommonOptions(raw);
     const trust = readCatalogTrustOptions(raw);
     const ui = createUi(options);
-    const resolved = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned });
+    const resolved = await resolveForRead(options, trust, ui);
     for (const warning of resolved.warnings) ui.say(ui.warn(`warning: ${warning}`));
     if (options.json) {
       printJson({ catalog: catalogHeader(resolved), mitigations: resolved.catalog.mitigations });
@@ -30,7 +32,8 @@ export function catalogCommand(context: RunContext): Command {
     const options = readCommonOptions(raw);
     const trust = readCatalogTrustOptions(raw);
     const ui = createUi(options);
-    const resolved = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned });
+    const resolved = await resolveForRead(options, trust, ui);
+    for (const warning of resolved.warnings) ui.say(ui.warn(`warning: ${warning}`));
     const found = findMitigation(resolved.catalog, id);
     if (found.length === 0) throw usageError(`unknown mitigation id "${id}"`, 'Run "exmit catalog list" to see the ids.');
     if (options.json) {
@@ -44,6 +47,13 @@ export function catalogCommand(context: RunContext): Command {
   catalog.addCommand(show);
   for (const command of trustCommands(context)) catalog.addCommand(command);
   return catalog;
+}
+
+/** The catalog for a read-only command; on Windows the engine checks the state folder first. */
+function resolveForRead(options: CommonOptions, trust: CatalogTrustOptions, ui: Ui): Promise<ResolvedCatalog> {
+  return withLazyEngine(engineOptions(options, ui), (engine) =>
+    resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned, windows: windowsHostFor(engine) }),
+  );
 }
 
 /** The `catalog` object of JSON outputs: where it came from and which serial. */

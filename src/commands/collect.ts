@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import type { RunContext } from '../cli.ts';
-import { addCommonOptions, readCommonOptions, type RawCommon } from '../options.ts';
+import { addCommonOptions, engineOptions, readCommonOptions, type RawCommon } from '../options.ts';
 import { createUi } from '../ui.ts';
 import { withEngine } from '../powershell/door.ts';
 import { checkPreflight, type Preflight } from '../server.ts';
@@ -17,7 +17,7 @@ export function collectCommand(context: RunContext): Command {
     const out = path.resolve(raw.out);
     const ui = createUi(options);
     const result = await ui.spin('Collecting the server image', () =>
-      withEngine({ powershell: options.powershell, onStderr: (l) => ui.debug(`powershell: ${l}`) }, async (engine) => {
+      withEngine(engineOptions(options, ui), async (engine) => {
         const preflight = await engine.request<Preflight>('preflight', { target: options.target });
         checkPreflight(preflight, options.target);
         return engine.request<{ written: string[] }>('collect', { target: options.target, out });

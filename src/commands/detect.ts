@@ -1,7 +1,7 @@
 /** `exmit detect`: what Exchange is here: product, build, CU/SU name, roles. */
 import { Command } from 'commander';
 import type { RunContext } from '../cli.ts';
-import { addCommonOptions, readCommonOptions } from '../options.ts';
+import { addCommonOptions, engineOptions, readCommonOptions } from '../options.ts';
 import { createUi, type Ui } from '../ui.ts';
 import { withEngine } from '../powershell/door.ts';
 import { readServer } from '../server.ts';
@@ -14,7 +14,7 @@ export function detectCommand(context: RunContext): Command {
     const options = readCommonOptions(raw);
     const ui = createUi(options);
     const reading = await ui.spin('Reading the server', () =>
-      withEngine({ powershell: options.powershell, onStderr: (l) => ui.debug(`powershell: ${l}`) }, (engine) => readServer(engine, options.target)),
+      withEngine(engineOptions(options, ui), (engine) => readServer(engine, options.target)),
     );
     if (options.json) printJson(reading.server);
     else printText(renderDetect(reading.server, ui));

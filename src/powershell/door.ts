@@ -248,3 +248,42 @@ export async function withEngine<T>(options: EngineOptions, work: (engine: Engin
     await engine.close();
   }
 }
+
+/**
+ * An engine started on first use: for commands that need PowerShell only on some platforms (the
+ * state folder's ACL on Windows), still at most one process per run.
+ */
+export class LazyEngine {
+  private readonly options: EngineOptions;
+  private session: EngineSession | null = null;
+
+  constructor(options: EngineOptions) {
+    this.options = options;
+  }
+
+  /** The engine, started now if it was not yet. */
+  get(): EngineSession {
+    this.session ??= startEngine(this.options);
+    return this.session;
+  }
+
+  /** Whether the engine was started. */
+  get started(): boolean {
+    return this.session !== null;
+  }
+
+  /** Closes the engine if it was started. */
+  async close(): Promise<void> {
+    if (this.session !== null) await this.session.close();
+  }
+}
+
+/** Runs `work` with a lazily started engine and closes it if it was started. */
+export async function withLazyEngine<T>(options: EngineOptions, work: (engine: LazyEngine) => Promise<T>): Promise<T> {
+  const engine = new LazyEngine(options);
+  try {
+    return await work(engine);
+  } finally {
+    await engine.close();
+  }
+}

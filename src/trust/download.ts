@@ -8,6 +8,7 @@ import { rootCertificates } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { ExitCode, ExmitError, inputError } from '../errors.ts';
+import { winHttpProxyUrl, type WinHttpProxy } from './winhttp.ts';
 
 /** The feed could not be reached (network, timeout, HTTP error): callers may fall back to the cache or the bundled catalog. */
 export class FeedUnreachableError extends ExmitError {
@@ -29,6 +30,8 @@ export interface TransportOptions {
   allowInsecure: boolean;
   /** Environment for NO_PROXY and proxies (default: process.env). */
   env?: NodeJS.ProcessEnv | undefined;
+  /** Windows: the WinHTTP proxy, used when neither `proxy` nor the environment names one. */
+  winHttp?: WinHttpProxy | null | undefined;
 }
 
 /** What one fetch returned. */
@@ -67,18 +70,31 @@ export function signatureUrl(catalogUrl: URL): URL {
   return url;
 }
 
-/** The proxy settings handed to undici: explicit proxy, else the environment's; NO_PROXY always from the environment. */
-export function proxySettings(proxy: string | null, env: NodeJS.ProcessEnv): { httpProxy: string; httpsProxy: string; noProxy: string } {
+/** Whether the environment names a proxy (HTTPS_PROXY or HTTP_PROXY, either case). */
+export function environmentHasProxy(env: NodeJS.ProcessEnv): boolean {
+  return [env['https_proxy'], env['HTTPS_PROXY'], env['http_proxy'], env['HTTP_PROXY']].some((v) => v !== undefined && v !== '');
+}
+
+/**
+ * The proxy settings handed to undici: the explicit proxy (--proxy, config.json), else the
+ * environment's, else (Windows) the WinHTTP proxy chosen for the target with its bypass list;
+ * NO_PROXY from the environment applies to all of them.
+ */
+export function proxySettings(proxy: string | null, env: NodeJS.ProcessEnv, winHttp: WinHttpProxy | null = null, target: URL | null = null): { httpProxy: string; httpsProxy: string; noProxy: string } {
   const noProxy = env['no_proxy'] ?? env['NO_PROXY'] ?? '';
   if (proxy !== null) return { httpProxy: proxy, httpsProxy: proxy, noProxy };
+  if (!environmentHasProxy(env) && winHttp !== null && target !== null) {
+    const chosen = winHttpProxyUrl(winHttp, target) ?? '';
+    return { httpProxy: chosen, httpsProxy: chosen, noProxy };
+  }
   const httpProxy = env['http_proxy'] ?? env['HTTP_PROXY'] ?? '';
   const httpsProxy = env['https_proxy'] ?? env['HTTPS_PROXY'] ?? httpProxy;
   return { httpProxy, httpsProxy, noProxy };
 }
 
-function makeDispatcher(options: TransportOptions): Dispatcher {
+function makeDispatcher(options: TransportOptions, target: URL): Dispatcher {
   const env = options.env ?? process.env;
-  const settings = proxySettings(options.proxy, env);
+  const settings = proxySettings(options.proxy, env, options.winHttp ?? null, target);
   const tls = options.ca === null ? {} : { ca: [...rootCertificates, options.ca] };
   // Empty strings, never undefined: undici reads process.env itself when a proxy option is absent.
   return new EnvHttpProxyAgent({
@@ -99,7 +115,7 @@ function makeDispatcher(options: TransportOptions): Dispatcher {
 export async function fetchFeedFile(urlText: string, options: TransportOptions, maxBytes: number, validators: Validators | null): Promise<FetchResult> {
   let url = checkFeedUrl(urlText, options.allowInsecure);
   if (url.protocol === 'file:') return readFileUrl(url, maxBytes);
-  const dispatcher = makeDispatcher(options);
+  const dispatcher = makeDispatcher(options, url);
   const controller = new AbortController();
   const seconds = Math.round(options.timeoutMs / 100) / 10;
   const timer = setTimeout(() => controller.abort(new FeedUnreachableError(`${urlText}: no complete answer within ${seconds} s`, 'Check the URL, the proxy (HTTPS_PROXY/--proxy) and the firewall; --timeout SECONDS waits longer.')), options.timeoutMs);

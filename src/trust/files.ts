@@ -37,7 +37,7 @@ export interface SigningKey {
   publicKey: KeyObject;
 }
 
-/** Reads a private key, refusing one that group or others may read or that another user owns (POSIX). */
+/** Reads a private key, refusing one that group or others may read or that another user owns (POSIX; on Windows the caller checks the ACL first). */
 export function readPrivateKeyFile(file: string, runner: Runner = currentRunner()): SigningKey {
   let fd: number;
   try {
@@ -71,8 +71,17 @@ export interface KeyPairFiles {
   publicKeyFile: string;
 }
 
-/** Makes a key pair and writes NAME.key (0600, never over an existing file) and NAME.pub into dir. */
-export function writeKeyPair(dir: string, name: string): KeyPairFiles {
+/** Writes a new private key file (never over an existing one) readable by its user only. */
+export type PrivateKeyWriter = (file: string, pem: string) => Promise<void>;
+
+/** The POSIX writer: mode 0600 from creation. */
+export const writePrivateKeyPosix: PrivateKeyWriter = async (file, pem) => writeNew(file, pem, 0o600);
+
+/**
+ * Makes a key pair and writes NAME.key (through `writePrivate`: owner-only from creation, never over
+ * an existing file) and NAME.pub into dir.
+ */
+export async function writeKeyPair(dir: string, name: string, writePrivate: PrivateKeyWriter = writePrivateKeyPosix): Promise<KeyPairFiles> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw inputError(`--name "${name}" is not a plain file name`, 'Use letters, digits, dot, dash and underscore, as in contoso-feed-2026.');
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -85,7 +94,7 @@ export function writeKeyPair(dir: string, name: string): KeyPairFiles {
   for (const file of [privateKeyFile, publicKeyFile]) {
     if (existsSync(file)) throw inputError(`${file} already exists: refused to overwrite a key`, 'Choose another --out folder or --name.');
   }
-  writeNew(privateKeyFile, pair.privatePem, 0o600);
+  await writePrivate(privateKeyFile, pair.privatePem);
   writeNew(publicKeyFile, formatPublicKeyFile(pair.keyId, pair.publicKey, name), 0o644);
   return { keyId: pair.keyId, privateKeyFile, publicKeyFile };
 }

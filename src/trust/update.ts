@@ -5,7 +5,9 @@ import { readConfig } from '../state/config.ts';
 import { readCache, writeCache, type CacheEntry } from '../state/cache.ts';
 import { cachePath } from '../state/paths.ts';
 import { ensureStateDir } from '../state/secure.ts';
-import { fetchFeedFile, signatureUrl, checkFeedUrl, FeedUnreachableError, type TransportOptions } from './download.ts';
+import { guardStateWrite, type WindowsHost } from '../state/windows-acl.ts';
+import { environmentHasProxy, fetchFeedFile, signatureUrl, checkFeedUrl, FeedUnreachableError, type TransportOptions } from './download.ts';
+import { parseWinHttpSettings, type WinHttpProxy } from './winhttp.ts';
 import { mergeTrustedKeys, type TrustedKey } from './keys.ts';
 import { MAX_SIGNATURE_BYTES } from './signature.ts';
 import { verifyCatalog, type PreviousCatalog, type VerifiedCatalog } from './verify.ts';
@@ -28,6 +30,8 @@ export interface UpdateRequest {
   timeoutMs: number;
   now: Date;
   env?: NodeJS.ProcessEnv | undefined;
+  /** Windows: the engine that checks and creates the state folder and reads the WinHTTP proxy (null elsewhere). */
+  windows?: WindowsHost | null | undefined;
 }
 
 /** The result object `catalog update` prints. */
@@ -50,21 +54,24 @@ export function previousFromCache(entry: CacheEntry | null): PreviousCatalog | n
 
 /** Downloads, verifies and caches; every rejection throws before the cache is touched. */
 export async function updateFromFeed(request: UpdateRequest): Promise<UpdateResult> {
+  await guardStateWrite(request.stateDir, request.windows ?? null);
   ensureStateDir(request.stateDir);
   const config = readConfig(request.stateDir);
   const urlText = request.url ?? config.catalogUrl;
   if (urlText === null) throw inputError('no feed URL: pass --url URL or set catalogUrl in config.json', `config.json is ${request.stateDir}; see docs/feeds.md.`);
   const keys = mergeTrustedKeys(config.trustedKeys, request.extraKeys);
   const cached = readCache(request.stateDir);
-  const transport: TransportOptions = {
-    proxy: request.proxy ?? config.proxy,
-    ca: request.ca,
-    timeoutMs: request.timeoutMs,
-    allowInsecure: request.allowInsecure,
-    env: request.env,
-  };
   const kept = cached === null ? 'Nothing was cached.' : `The cached catalog (serial ${cached.serial}) is kept.`;
   try {
+    const proxy = request.proxy ?? config.proxy;
+    const transport: TransportOptions = {
+      proxy,
+      ca: request.ca,
+      timeoutMs: request.timeoutMs,
+      allowInsecure: request.allowInsecure,
+      env: request.env,
+      winHttp: await winHttpProxyOf(request.windows ?? null, proxy, request.env ?? process.env),
+    };
     const url = checkFeedUrl(urlText, request.allowInsecure);
     const validators = cached !== null && cached.url === url.href ? { etag: cached.etag, lastModified: cached.lastModified } : null;
     const downloaded = await downloadCatalog(url, transport, validators, { keys, now: request.now, allowExpired: request.allowExpired, allowUnsigned: false, previous: previousFromCache(cached) });
@@ -93,6 +100,19 @@ export async function updateFromFeed(request: UpdateRequest): Promise<UpdateResu
     if (error instanceof ExmitError) throw withKeptNote(error, kept);
     throw error;
   }
+}
+
+/** Where Windows keeps the WinHTTP proxy, as errors name it. */
+export const WINHTTP_SETTING = 'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\Connections\\WinHttpSettings';
+
+/**
+ * On Windows, when neither --proxy, config.json nor HTTPS_PROXY/HTTP_PROXY names a proxy: the
+ * machine's WinHTTP proxy (`netsh winhttp show proxy`), read through the engine; null otherwise.
+ */
+export async function winHttpProxyOf(windows: WindowsHost | null, proxy: string | null, env: NodeJS.ProcessEnv): Promise<WinHttpProxy | null> {
+  if (windows === null || proxy !== null || environmentHasProxy(env)) return null;
+  const bytes = await windows.winHttpSettings();
+  return bytes === null ? null : parseWinHttpSettings(bytes, `the WinHTTP proxy setting ${WINHTTP_SETTING}`);
 }
 
 /** The same error with a note on what stays in use appended to its hint. */
