@@ -5,6 +5,7 @@ import path from 'node:path';
 import { ExmitError } from '../../src/errors.ts';
 import { FeedUnreachableError, proxySettings } from '../../src/trust/download.ts';
 import { updateFromFeed, type UpdateRequest } from '../../src/trust/update.ts';
+import type { WindowsHost } from '../../src/state/windows-acl.ts';
 import { configKey, makeCatalog, makeCertificate, makeKey, startFeed, startProxy, tempDir, writeConfig, type Feed, type Proxy } from './trust-fixtures.ts';
 
 const key = makeKey('feed');
@@ -148,6 +149,51 @@ test('the proxy is used (HTTPS_PROXY, --proxy, config proxy) and NO_PROXY is hon
   assert.deepEqual(proxy.connects, []);
   assert.deepEqual(proxySettings(null, { HTTP_PROXY: 'http://p:1' }), { httpProxy: 'http://p:1', httpsProxy: 'http://p:1', noProxy: '' });
   assert.deepEqual(proxySettings(null, {}), { httpProxy: '', httpsProxy: '', noProxy: '' });
+});
+
+/** The WinHttpSettings value netsh writes for a proxy and bypass list (layout: src/trust/winhttp.ts). */
+function winHttpValue(proxyServer: string, bypass: string): Buffer {
+  const dword = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+  return Buffer.concat([dword(0x28), dword(7), dword(3), dword(proxyServer.length), Buffer.from(proxyServer, 'ascii'), dword(bypass.length), Buffer.from(bypass, 'ascii')]);
+}
+
+/** A Windows host that only answers the WinHTTP question (the state folder is a POSIX one in these tests). */
+function winHttpHost(value: Buffer | null): WindowsHost & { asked: number } {
+  const host = {
+    asked: 0,
+    identity: async () => { throw new Error('not asked in this test'); },
+    security: async () => { throw new Error('not asked in this test'); },
+    createSecure: async () => { throw new Error('not asked in this test'); },
+    winHttpSettings: async () => { host.asked++; return value; },
+  };
+  return host;
+}
+
+test('on Windows the WinHTTP proxy is used when nothing else names one, with its bypass list; an explicit or environment proxy wins', async () => {
+  publish(9000000032);
+  const target = `127.0.0.1:${feed.port}`;
+  const proxyServer = proxy.url.replace(/^http:\/\//, '');
+  const host = winHttpHost(winHttpValue(proxyServer, '<local>;*.contoso.com'));
+  await updateFromFeed(request(stateWithKey(), { windows: host }));
+  assert.deepEqual(proxy.connects, [target, target]);
+  assert.equal(host.asked, 1);
+  proxy.connects.length = 0;
+  // The bypass list sends the loopback feed direct.
+  await updateFromFeed(request(stateWithKey(), { windows: winHttpHost(winHttpValue(proxyServer, '<local>;127.0.0.*')) }));
+  assert.deepEqual(proxy.connects, []);
+  // netsh winhttp reset proxy: direct access.
+  await updateFromFeed(request(stateWithKey(), { windows: winHttpHost(winHttpValue('', '')) }));
+  assert.deepEqual(proxy.connects, []);
+  // HTTPS_PROXY or --proxy wins, and the registry is not even read.
+  const unused = winHttpHost(winHttpValue('127.0.0.1:1', ''));
+  await updateFromFeed(request(stateWithKey(), { windows: unused, env: { HTTPS_PROXY: proxy.url } }));
+  await updateFromFeed(request(stateWithKey(), { windows: unused, proxy: proxy.url }));
+  assert.equal(unused.asked, 0);
+  assert.deepEqual(proxy.connects, [target, target, target, target]);
+  // A damaged value is one clear error naming the registry value; nothing is cached.
+  const dir = stateWithKey();
+  await assert.rejects(updateFromFeed(request(dir, { windows: winHttpHost(winHttpValue(proxyServer, '<local>').subarray(0, 30)) })), (e: unknown) => e instanceof ExmitError && /WinHttpSettings/.test(e.message) && /--proxy/.test(e.hint ?? ''));
+  assert.equal(existsSync(path.join(dir, 'catalog-cache.json')), false);
 });
 
 test('a proxy that is down makes the feed unreachable', async () => {
