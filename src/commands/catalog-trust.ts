@@ -145,7 +145,7 @@ function updateCommand(context: RunContext): Command {
     .description('download, verify and cache a signed catalog (URL and URL.sig) from a feed')
     .option('--url <url>', 'the feed\'s catalog URL (default: catalogUrl in config.json)')
     .option('--trust <pubfile>', 'also trust this public key file (repeatable)', collect, [])
-    .option('--proxy <url>', 'proxy (default: proxy in config.json, else HTTPS_PROXY; NO_PROXY applies)')
+    .option('--proxy <url>', 'proxy (default: proxy in config.json, else HTTPS_PROXY, else on Windows the WinHTTP proxy; NO_PROXY applies)')
     .option('--ca <file>', 'also trust the CA certificates in this PEM file for HTTPS')
     .option('--allow-http', 'allow http: and file: URLs (the signature is still required)')
     .option('--allow-expired', 'accept an expired catalog')
