@@ -303,7 +303,7 @@ class Builder {
       }
       if (i === ws) this.mismatch(i);
       const nameStart = i;
-      while (i < text.length && !isSpace(text.charCodeAt(i)) && !'=/>'.includes(text[i] ?? '')) i++;
+      for (let ch = text.charCodeAt(i); i < text.length && !isSpace(ch) && ch !== 0x3d && ch !== 0x2f && ch !== 0x3e; ch = text.charCodeAt(i)) i++;
       const attr = text.slice(nameStart, i);
       while (isSpace(text.charCodeAt(i))) i++;
       if (attr === '' || text[i] !== '=') this.mismatch(i);
@@ -420,5 +420,6 @@ function isSpace(ch: number): boolean {
 
 // An attribute named __proto__ must become an own property, not the prototype.
 function define<T>(target: Record<string, T>, key: string, value: T): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
