@@ -36,6 +36,8 @@ export interface EngineOptions {
   onStderr?: ((line: string) => void) | undefined;
   /** Called with every progress event of every request (for --verbose). */
   onEvent?: ((event: EngineEvent) => void) | undefined;
+  /** Milliseconds close() waits for the exit answer, then for the process to end, before it kills it (default CLOSE_GRACE_MS). */
+  closeGraceMs?: number | undefined;
 }
 
 /** Starts an engine (the door's startEngine, or a test's shared engine). */

@@ -80,6 +80,7 @@ export class EngineSession implements Engine {
   private readonly executable: string;
   private readonly timeoutOverride: number | undefined;
   private readonly onEvent: ((event: EngineEvent) => void) | undefined;
+  private readonly closeGraceMs: number;
   private readonly pending = new Map<number, Waiter>();
   private readonly stderrLines: string[] = [];
   private readonly ended: Promise<void>;
@@ -96,6 +97,7 @@ export class EngineSession implements Engine {
     this.executable = executable;
     this.timeoutOverride = options.timeoutMs;
     this.onEvent = options.onEvent;
+    this.closeGraceMs = options.closeGraceMs ?? CLOSE_GRACE_MS;
     const stdout = child.stdout;
     const stderr = child.stderr;
     child.stdin.on('error', () => {
@@ -189,16 +191,20 @@ export class EngineSession implements Engine {
   }
 
   private async closeOnce(): Promise<void> {
-    if (this.exited !== null || this.killed) return;
+    if (this.exited !== null) return;
+    if (this.killed) {
+      await this.ended;
+      return;
+    }
     try {
-      await this.send('exit', {}, { timeoutMs: CLOSE_GRACE_MS });
+      await this.send('exit', {}, { timeoutMs: this.closeGraceMs });
     } catch {
       // No answer, a bad one, or an error: the engine misbehaves and is stopped below.
       this.abandon();
     }
     this.child.stdin.end();
     let timer: NodeJS.Timeout | undefined;
-    const hung = new Promise<'hung'>((resolve) => { timer = setTimeout(() => resolve('hung'), CLOSE_GRACE_MS); });
+    const hung = new Promise<'hung'>((resolve) => { timer = setTimeout(() => resolve('hung'), this.closeGraceMs); });
     if ((await Promise.race([this.ended.then(() => 'ended' as const), hung])) === 'hung') {
       this.abandon();
       await this.ended;
