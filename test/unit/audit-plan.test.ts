@@ -128,16 +128,16 @@ describe('fixed builds', () => {
 
 describe('ProxyLogon on Exchange 2016 CU19 before the March 2021 SU (15.1.2176.2)', () => {
   const build: ServerSpec['build'] = [15, 1, 2176, 2];
-  const um = [svc('MSExchangeUM'), svc('MSExchangeUMCallRouter'), svc('MSExchangeHM'), svc('MSExchangeHMRecovery')];
+  const um = [svc('MSExchangeUM'), svc('MSExchangeUMCR'), svc('MSExchangeHM'), svc('MSExchangeHMRecovery')];
   it('UM services running: needed', () => {
     expectStatus(audit({ build, services: um }), 'proxylogon-um-services', 'needed', /before the fix 15\.1\.2176\.9/);
   });
   it('both UM services stopped and disabled: mitigated', () => {
-    const off = [svc('MSExchangeUM', 'Stopped', 'Disabled'), svc('MSExchangeUMCallRouter', 'Stopped', 'Disabled')];
+    const off = [svc('MSExchangeUM', 'Stopped', 'Disabled'), svc('MSExchangeUMCR', 'Stopped', 'Disabled')];
     expectStatus(audit({ build, services: off }), 'proxylogon-um-services', 'mitigated');
   });
   it('one of two stopped: partial', () => {
-    const half = [svc('MSExchangeUM', 'Stopped', 'Disabled'), svc('MSExchangeUMCallRouter')];
+    const half = [svc('MSExchangeUM', 'Stopped', 'Disabled'), svc('MSExchangeUMCR')];
     expectStatus(audit({ build, services: half }), 'proxylogon-um-services', 'partial');
   });
   it('no services export: errs on the side of caution and names what is missing', () => {
