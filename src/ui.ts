@@ -9,14 +9,22 @@ export interface UiOptions {
   verbose: boolean;
 }
 
-/** Semantic colours and the stderr conversation. */
-export interface Ui {
-  readonly options: UiOptions;
+/** Semantic colours for one output stream. */
+export interface Palette {
   readonly ok: (text: string) => string;
   readonly warn: (text: string) => string;
   readonly bad: (text: string) => string;
   readonly dim: (text: string) => string;
   readonly strong: (text: string) => string;
+}
+
+/** Semantic colours and the stderr conversation. The top-level colours are for stdout (the result); `err` is for stderr. */
+export interface Ui extends Palette {
+  readonly options: UiOptions;
+  /** Colours for text written to stderr (warnings, conversation): decided by stderr, not stdout. */
+  readonly err: Palette;
+  /** The width to wrap stdout's text to: its terminal's columns, 80 when unknown or 0. */
+  readonly width: number;
   /** A line of conversation on stderr (never stdout). */
   say(text: string): void;
   /** A line on stderr only with --verbose. */
@@ -33,17 +41,61 @@ export function colorWanted(flag: boolean, env: NodeJS.ProcessEnv = process.env,
   return isTty;
 }
 
-/** Makes the run's UI from the parsed common options. */
-export function createUi(options: UiOptions): Ui {
-  const chalk: ChalkInstance = new Chalk({ level: options.color ? 1 : 0 });
-  const interactive = !options.json && process.stderr.isTTY === true;
+/** Whether a stream gets colour: colour wanted for the run (which already weighs --no-color, NO_COLOR and stderr) and this stream a terminal, or FORCE_COLOR. */
+export function streamColor(wanted: boolean, isTty: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (!wanted) return false;
+  if (env['FORCE_COLOR'] !== undefined && env['FORCE_COLOR'] !== '0') return true;
+  return isTty;
+}
+
+/** A terminal's width for wrapping: its columns, or 80 when unknown or 0 (serial consoles, `script`, some remote shells report 0). */
+export function terminalWidth(columns: number | undefined): number {
+  return columns !== undefined && Number.isInteger(columns) && columns > 0 ? columns : 80;
+}
+
+/**
+ * Wraps plain text (no escape codes) to `width` columns: the first line starts with `first`, the
+ * others with `rest` (a hanging indent). Words are never broken: a word longer than a line stands alone.
+ */
+export function wrapText(text: string, width: number, first: string, rest: string = first): string[] {
+  const words = text.split(/\s+/).filter((w) => w !== '');
+  const lines: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const word of words) {
+    const prefix = lines.length === 0 ? first : rest;
+    if (!empty && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = rest + word;
+      continue;
+    }
+    line = empty ? prefix + word : `${line} ${word}`;
+    empty = false;
+  }
+  if (!empty || lines.length === 0) lines.push(line);
+  return lines;
+}
+
+function palette(chalk: ChalkInstance): Palette {
   return {
-    options,
     ok: (t) => chalk.green(t),
     warn: (t) => chalk.yellow(t),
     bad: (t) => chalk.red(t),
     dim: (t) => chalk.dim(t),
     strong: (t) => chalk.bold(t),
+  };
+}
+
+/** Makes the run's UI from the parsed common options. */
+export function createUi(options: UiOptions): Ui {
+  const outChalk: ChalkInstance = new Chalk({ level: streamColor(options.color, process.stdout.isTTY === true) ? 1 : 0 });
+  const chalk: ChalkInstance = new Chalk({ level: options.color ? 1 : 0 });
+  const interactive = !options.json && process.stderr.isTTY === true;
+  return {
+    options,
+    ...palette(outChalk),
+    err: palette(chalk),
+    width: terminalWidth(process.stdout.isTTY === true ? process.stdout.columns : process.stderr.isTTY === true ? process.stderr.columns : undefined),
     say: (text) => {
       process.stderr.write(text + '\n');
     },
@@ -52,7 +104,8 @@ export function createUi(options: UiOptions): Ui {
     },
     spin: async <T>(text: string, work: () => Promise<T>): Promise<T> => {
       if (!interactive) return work();
-      const spinner: Ora = ora({ text, stream: process.stderr, color: 'cyan', isEnabled: options.color }).start();
+      // Enabled on a terminal whatever the colour: a disabled ora prints its text as a line that stays behind.
+      const spinner: Ora = ora({ text, stream: process.stderr, color: options.color ? 'cyan' : false, isEnabled: true }).start();
       try {
         const result = await work();
         spinner.stop();

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import type { RunContext } from '../cli.ts';
 import { addCommonOptions, engineOptions, readCommonOptions } from '../options.ts';
-import { createUi, type Ui } from '../ui.ts';
+import { createUi, wrapText, type Ui } from '../ui.ts';
 import { withEngine } from '../powershell/door.ts';
 import { readServer } from '../server.ts';
 import type { DetectResult } from '../exchange/detect.ts';
@@ -38,5 +38,7 @@ export function renderDetect(server: DetectResult, ui: Ui): string {
   }
   const eems = server.eems.present === null ? 'unknown (no service list)' : server.eems.present ? `present, ${server.eems.status ?? 'state unknown'}, ${server.eems.startType ?? 'start type unknown'}` : 'not present';
   lines.push(`  EEMS:        ${eems}`);
+  const support = wrapText(`${server.support.state}: ${server.support.reason}`, ui.width, '  support:     ', ' '.repeat(15));
+  lines.push(...(server.support.state === 'current' ? support : support.map((l) => ui.bad(l))));
   return lines.join('\n');
 }
