@@ -133,11 +133,9 @@ function colourStatus(status: Status, ui: Ui): string {
 export function renderAudit(report: AuditReport, ui: Ui): string {
   const s = report.server;
   const width = ui.width;
-  const lines = [
-    `${ui.strong(s.name)} (${s.build}${s.suLevelKnown ? '' : ', SU level unknown'}), ${s.roles.join(', ')}`,
-    ui.dim(`catalog ${report.catalog.serial} (${report.catalog.source})`),
-    '',
-  ];
+  const header = wrapText(`${s.name} (${s.build}${s.suLevelKnown ? '' : ', SU level unknown'}), ${s.roles.join(', ')}`, width, '', '  ');
+  header[0] = (header[0] ?? '').replace(s.name, ui.strong(s.name));
+  const lines = [...header, ui.dim(`catalog ${report.catalog.serial} (${report.catalog.source})`), ''];
   const idWidth = Math.max(...report.mitigations.map((m) => m.id.length));
   const sorted = [...report.mitigations].sort((a, b) => STATUS_ORDER.indexOf(a.status) - STATUS_ORDER.indexOf(b.status));
   const under = ' '.repeat(17);
