@@ -16,7 +16,7 @@ export function auditCommand(context: RunContext): Command {
     const [{ createUi }, { printJson, printText }, { renderAudit }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('../audit/report.ts')]);
     const ui = createUi(options, context.output);
     const report = await runAudit(context, options, trust, ui);
-    for (const warning of report.warnings) ui.say(ui.warn(`warning: ${warning}`));
+    for (const warning of report.warnings) ui.say(ui.err.warn(`warning: ${warning}`));
     if (options.json) printJson(report, context.output);
     else printText(renderAudit(report, ui), context.output);
     context.exitCode = report.exposed ? ExitCode.exposed : ExitCode.ok;

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import type { RunContext } from '../context.ts';
 import { addCommonOptions, engineOptions, readCommonOptions, type CommonOptions } from '../options.ts';
-import type { Ui } from '../ui.ts';
+import { wrapText, type Ui } from '../ui.ts';
 import type { DetectResult } from '../exchange/detect.ts';
 
 /** The `detect` command. */
@@ -44,5 +44,7 @@ export function renderDetect(server: DetectResult, ui: Ui): string {
   }
   const eems = server.eems.present === null ? 'unknown (no service list)' : server.eems.present ? `present, ${server.eems.status ?? 'state unknown'}, ${server.eems.startType ?? 'start type unknown'}` : 'not present';
   lines.push(`  EEMS:        ${eems}`);
+  const support = wrapText(`${server.support.state}: ${server.support.reason}`, ui.width, '  support:     ', ' '.repeat(15));
+  lines.push(...(server.support.state === 'current' ? support : support.map((l) => ui.bad(l))));
   return lines.join('\n');
 }

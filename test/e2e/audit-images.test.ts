@@ -5,6 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCli, image, parseJson, hasStackTrace } from '../support/cli.ts';
@@ -15,10 +16,12 @@ import { runInProcess, sharedEngine } from '../support/in-process.ts';
 const engine = sharedEngine();
 
 interface AuditDoc {
-  server: { name: string; build: string };
+  server: { name: string; build: string; support: { state: string; reason: string; lastUpdate: { name: string; build: string; releaseDate: string } | null } };
   catalog: { source: string; serial: number };
-  mitigations: { id: string; status: string; reason: string; stillApplied: boolean }[];
+  mitigations: { id: string; status: string; reason: string; stillApplied: boolean; bypasses: string[] }[];
   exposed: boolean;
+  advice: { kind: string; text: string; command?: string; name?: string; build?: string; kb?: string | null; fixes?: string[] }[];
+  warnings: string[];
 }
 
 async function auditJson(img: string): Promise<{ code: number; doc: AuditDoc; stderr: string }> {
@@ -45,6 +48,10 @@ const cases: { image: string; code: number; expect: Record<string, string> }[] =
     code: 0,
     expect: { 'proxynotshell-autodiscover': 'fixed', owassrf: 'fixed', 'owa-csp-xss': 'fixed', 'tokencache-module': 'fixed', 'proxylogon-cookie': 'fixed' },
   },
+  // Everything in the catalog fixed or not applicable, and yet exposed: Exchange 2013 gets no more updates.
+  { image: 'e15-cu23-mar23su-patched', code: 3, expect: { 'proxynotshell-autodiscover': 'fixed', 'tokencache-module': 'fixed', 'owa-csp-xss': 'not-applicable' } },
+  // Current (CU15 got the newest update), fully patched, the EEMS rules still in place: not exposed.
+  { image: 'e19-cu15-aug26su', code: 0, expect: { 'proxynotshell-autodiscover': 'fixed', owassrf: 'fixed', 'owa-csp-xss': 'fixed', 'tokencache-module': 'fixed' } },
 ];
 
 describe('audit on server images', () => {
@@ -87,6 +94,86 @@ describe('audit on server images', () => {
     const run = runCli(['audit', '--json', '--target', `image:${image('e19-cu14-jun26su')}`]);
     assert.doesNotThrow(() => JSON.parse(run.stdout));
     assert.equal(run.stderr, '');
+  });
+
+  it('support: the fully patched 2013 image is exposed for its support state alone, with its own verdict line', async () => {
+    const { code, doc } = await auditJson('e15-cu23-mar23su-patched');
+    assert.equal(code, 3);
+    assert.equal(doc.mitigations.some((m) => ['needed', 'partial', 'outdated', 'patch-only'].includes(m.status)), false);
+    assert.equal(doc.server.support.state, 'product-ended');
+    assert.deepEqual(doc.server.support.lastUpdate, { name: 'Exchange 2013 CU23 Mar23SU', build: '15.0.1497.48', releaseDate: '2023-03-14' });
+    const run = runCli(['audit', '--target', `image:${image('e15-cu23-mar23su-patched')}`]);
+    assert.match(run.stdout, /^EXPOSED: nothing in the catalog is open/m);
+    assert.match(run.stdout, /^PRODUCT ENDED: Exchange 2013 has had no security update since 2023-03-14/m);
+    assert.doesNotMatch(run.stdout, /Not exposed/);
+  });
+
+  it('support in detect --json: current on 2019 CU15 Aug26SU, cu-behind on CU12', () => {
+    const cur = parseJson<AuditDoc['server']>(runCli(['detect', '--json', '--target', `image:${image('e19-cu15-aug26su')}`]));
+    assert.equal(cur.support.state, 'current');
+    const behind = parseJson<AuditDoc['server']>(runCli(['detect', '--json', '--target', `image:${image('examples/e19-cu12-oct22su')}`]));
+    assert.equal(behind.support.state, 'cu-behind');
+    assert.match(behind.support.reason, /went to CU14 and CU15, not to CU12/);
+  });
+
+  it('advice on each bundled image names the right update first, with its build and KB', async () => {
+    const first = async (img: string) => (await auditJson(img)).doc.advice.find((a) => a.kind === 'update' || a.kind === 'cu');
+    const cases: [string, string, string, string][] = [
+      ['examples/e19-cu12-oct22su', 'Exchange 2019 CU12 Nov23SU', '15.2.1118.40', 'KB5032146'],
+      ['e19-cu12-nov22su-eems', 'Exchange 2019 CU12 Nov23SU', '15.2.1118.40', 'KB5032146'],
+      ['e19-cu14-jun26su', 'Exchange 2019 CU14 Aug26SU', '15.2.1544.44', 'KB5121575'],
+      ['e16-cu22-nov22su', 'Exchange 2016 CU23 Aug26SU', '15.1.2507.72', 'KB5121576'],
+      ['e16-cu23-jun26su', 'Exchange 2016 CU23 Aug26SU', '15.1.2507.72', 'KB5121576'],
+      ['se-rtm-jun26su', 'Exchange SE RTM Aug26SU', '15.2.2562.46', 'KB5121573'],
+    ];
+    for (const [img, name, build, kb] of cases) {
+      const a = await first(img);
+      assert.deepEqual({ name: a?.name, build: a?.build, kb: a?.kb }, { name, build, kb }, img);
+    }
+    const example = (await auditJson('examples/e19-cu12-oct22su')).doc.advice;
+    assert.equal(example[0]?.kind, 'apply');
+    assert.match(example[0]?.command ?? '', /^exmit apply --needed --target image:/);
+    assert.deepEqual(example.find((a) => a.kind === 'update')?.fixes, ['proxynotshell-autodiscover', 'owassrf']);
+    assert.deepEqual(example.find((a) => a.kind === 'cu')?.fixes, ['owa-csp-xss']);
+    assert.ok(example.some((a) => a.kind === 'eems'));
+  });
+
+  it('human output at 80 columns: reasons wrapped under their row, "Do this now" after the table, bypasses only with --verbose', () => {
+    const run = runCli(['audit', '--target', `image:${image('e19-cu12-oct22su-outdated')}`]);
+    for (const line of run.stdout.split('\n')) if (!/\S{60,}/.test(line)) assert.ok(line.length <= 80, `${line.length}: ${line}`);
+    assert.match(run.stdout, /\n\nDo this now:\n {2}1\. Apply the mitigations/);
+    assert.match(run.stdout, /known bypasses/);
+    assert.doesNotMatch(run.stdout, /gets through:/);
+    const verbose = runCli(['audit', '--verbose', '--target', `image:${image('e19-cu12-oct22su-outdated')}`]);
+    assert.match(verbose.stdout, /gets through: published bypass: powershell percent-encoded/);
+  });
+
+  it('no warning about missing exports where no status depends on them (Edge)', async () => {
+    const { stderr, doc } = await auditJson('e19-edge');
+    assert.deepEqual(doc.warnings, []);
+    assert.doesNotMatch(stderr, /the image has no/);
+  });
+
+  it('a rule that is not there is not mentioned: no "remove the rule" on a June build without one', async () => {
+    const { doc } = await auditJson('e19-cu14-jun26su');
+    assert.doesNotMatch(doc.mitigations.find((m) => m.id === 'owa-csp-xss')?.reason ?? '', /rule/);
+  });
+
+  it('colour per stream: stdout to a file from a terminal gets no escape codes; on the terminal it does', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'exmit-tty-'));
+    const out = path.join(dir, 'report.txt');
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NO_COLOR' && k !== 'FORCE_COLOR') env[k] = v;
+    const cmd = `"${process.execPath}" "${path.join(ROOT, 'bin', 'exmit.js')}" audit --target "image:${image('examples/e19-cu12-oct22su')}"`;
+    // `script` gives the run a pseudo-terminal for stdin, stdout and stderr (sized, since a 0-column
+    // terminal is another issue's case); the shell then sends stdout to a file.
+    const redirected = spawnSync('script', ['-qec', `stty cols 100 rows 40; ${cmd} > "${out}"`, '/dev/null'], { env, encoding: 'utf8', timeout: 180_000 });
+    assert.equal(redirected.status, 3, redirected.stdout + redirected.stderr);
+    const report = readFileSync(out, 'utf8');
+    assert.match(report, /EXPOSED: 3 needed/);
+    assert.doesNotMatch(report, /\u001b\[/, 'escape codes in a file');
+    const onTerminal = spawnSync('script', ['-qec', `stty cols 100 rows 40; ${cmd}`, '/dev/null'], { env, encoding: 'utf8', timeout: 180_000 });
+    assert.match(onTerminal.stdout, /\u001b\[31mEXPOSED/, 'the same run on a terminal is coloured');
   });
 
   it('one PowerShell process does all the PowerShell work of an audit', () => {

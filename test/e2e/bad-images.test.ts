@@ -117,7 +117,8 @@ const servers: { image: string; product: string; name: string; roles: string[]; 
     roles: ['EdgeTransport', 'ManagementTools'],
     buildSource: 'exsetup',
     audit: { 'proxynotshell-autodiscover': 'not-applicable', 'tokencache-module': 'not-applicable', 'owa-csp-xss': 'not-applicable' },
-    code: 0,
+    // Exit 3 since issue 9: CU12 gets no more updates (support cu-behind), whatever the catalog says.
+    code: 3,
   },
   {
     image: 'e19-mgmt-tools',
@@ -126,7 +127,8 @@ const servers: { image: string; product: string; name: string; roles: string[]; 
     roles: ['ManagementTools'],
     buildSource: 'exsetup',
     audit: { 'proxynotshell-autodiscover': 'not-applicable', 'proxylogon-cookie': 'not-applicable' },
-    code: 0,
+    // Exit 3 since issue 9: CU12 gets no more updates (support cu-behind).
+    code: 3,
   },
   {
     image: 'e19-utf8',
