@@ -1,7 +1,7 @@
 # gather and readFiles on a server image made of the real captures.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    . $EnginePath -NoRun
+    foreach ($engineSource in $EngineSources) { . $engineSource -NoRun }
     $script:Image = New-TestImage -Root (Join-Path $TestDrive 'image')
     $script:Facts = Get-ExmitImageFacts -Path $Image
     function Get-RequestError {
@@ -29,10 +29,11 @@ Describe 'gather on an image' {
         @($Facts.missing).Count | Should -Be 0
     }
 
-    It 'finds applicationHost.config under the windir of environment.xml, case-insensitively' {
+    It 'finds applicationHost.config under the windir of environment.xml, case-insensitively, as its exact bytes and SHA-256' {
         $Facts.applicationHost.path | Should -Be 'C:\windows\System32\inetsrv\config\applicationHost.config'
-        $Facts.applicationHost.text | Should -Match '<configuration>'
-        $Facts.applicationHost.text[0] | Should -Not -Be ([char]0xFEFF)
+        (ConvertFrom-TestData $Facts.applicationHost.data) | Should -Match '<configuration>'
+        $Facts.applicationHost.data | Should -Be ([System.Convert]::ToBase64String([System.IO.File]::ReadAllBytes((Get-Fixture 'applicationHost.config'))))
+        $Facts.applicationHost.sha256 | Should -Be (Get-TestFileSha256 (Get-Fixture 'applicationHost.config'))
     }
 
     It 'names missing optional exports and keeps arrays as arrays in JSON' {
@@ -118,28 +119,30 @@ Describe 'readFiles on an image' {
         [System.IO.File]::WriteAllBytes((Join-Path $owa 'Web.Config'), [byte[]]$bytes)
     }
 
-    It 'maps X:\a\b to fs/X/a/b resolving every segment case-insensitively, BOM removed' {
+    It 'maps X:\a\b to fs/X/a/b resolving every segment case-insensitively, bytes as on disk (BOM kept)' {
         $result = Read-ExmitImageFiles -Path $Image -Paths @('C:\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\web.config')
         $result.files.Count | Should -Be 1
         $result.files[0].path | Should -Be 'C:\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\web.config'
-        $result.files[0].text | Should -Match '<configuration'
-        $result.files[0].text[0] | Should -Not -Be ([char]0xFEFF)
+        (ConvertFrom-TestData $result.files[0].data) | Should -Match '<configuration'
+        $onDisk = Join-Path $Image 'fs/c/program files/microsoft/exchange server/v15/FrontEnd/HttpProxy/OWA/Web.Config'
+        $result.files[0].data | Should -Be ([System.Convert]::ToBase64String([System.IO.File]::ReadAllBytes($onDisk)))
+        $result.files[0].sha256 | Should -Be (Get-TestFileSha256 $onDisk)
     }
 
     It 'accepts forward slashes and a lower-case drive' {
-        (Read-ExmitImageFiles -Path $Image -Paths @('c:/windows/system32/inetsrv/config/APPLICATIONHOST.CONFIG')).files[0].text | Should -Match '<configuration>'
+        (ConvertFrom-TestData (Read-ExmitImageFiles -Path $Image -Paths @('c:/windows/system32/inetsrv/config/APPLICATIONHOST.CONFIG')).files[0].data) | Should -Match '<configuration>'
     }
 
-    It 'gives null text for a file that does not exist' {
+    It 'gives null data and sha256 for a file that does not exist' {
         $result = Read-ExmitImageFiles -Path $Image -Paths @('C:\inetpub\wwwroot\web.config', 'D:\nothing\web.config')
         $result.files.Count | Should -Be 2
-        $result.files[0].text | Should -BeNullOrEmpty
-        $result.files[1].text | Should -BeNullOrEmpty
-        (ConvertTo-ExmitJsonLine $result) | Should -Be '{"files":[{"path":"C:\\inetpub\\wwwroot\\web.config","text":null},{"path":"D:\\nothing\\web.config","text":null}]}'
+        $result.files[0].data | Should -BeNullOrEmpty
+        $result.files[1].data | Should -BeNullOrEmpty
+        (ConvertTo-ExmitJsonLine $result) | Should -Be '{"files":[{"path":"C:\\inetpub\\wwwroot\\web.config","data":null,"sha256":null},{"path":"D:\\nothing\\web.config","data":null,"sha256":null}]}'
     }
 
     It 'keeps one file and no files as arrays' {
-        (ConvertTo-ExmitJsonLine (Read-ExmitImageFiles -Path $Image -Paths @('C:\x'))) | Should -Be '{"files":[{"path":"C:\\x","text":null}]}'
+        (ConvertTo-ExmitJsonLine (Read-ExmitImageFiles -Path $Image -Paths @('C:\x'))) | Should -Be '{"files":[{"path":"C:\\x","data":null,"sha256":null}]}'
         (ConvertTo-ExmitJsonLine (Read-ExmitImageFiles -Path $Image -Paths @())) | Should -Be '{"files":[]}'
     }
 
@@ -174,7 +177,7 @@ Describe 'readFiles on an image' {
         $null = New-Item -ItemType Directory -Force -Path $dir
         $null = New-Item -ItemType SymbolicLink -Path (Join-Path $dir 'config') -Target (Join-Path $Image 'fs/C/Windows/System32/inetsrv/config')
         if ($PSVersionTable.PSVersion.Major -ge 7) {
-            (Read-ExmitImageFiles -Path $Image -Paths @('C:\linked\config\applicationHost.config')).files[0].text | Should -Match '<configuration>'
+            (ConvertFrom-TestData (Read-ExmitImageFiles -Path $Image -Paths @('C:\linked\config\applicationHost.config')).files[0].data) | Should -Match '<configuration>'
         } else {
             (Get-RequestError { Read-ExmitImageFiles -Path $Image -Paths @('C:\linked\config\applicationHost.config') }).kind | Should -Be 'image'
         }

@@ -1,7 +1,7 @@
 # The live target through mocks of the thin wrappers, fed by the real captures (Import-Clixml).
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    . $EnginePath -NoRun
+    foreach ($engineSource in $EngineSources) { . $engineSource -NoRun }
 
     $script:AppHostWindowsPath = 'C:\windows\System32\inetsrv\config\applicationHost.config'
     $script:OwaPath = 'C:\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa'
@@ -95,8 +95,10 @@ Describe 'gather on the local target (mocked wrappers)' {
 
     It 'reads files on the local target through Get-ExmitFileBytes, refusing ..' {
         $result = Read-ExmitLocalFiles -Paths @('C:\inetpub\wwwroot\web.config', 'C:\inetpub\nothing.config')
-        $result.files[0].text | Should -Match '<configuration'
-        $result.files[1].text | Should -BeNullOrEmpty
+        (ConvertFrom-TestData $result.files[0].data) | Should -Match '<configuration'
+        $result.files[0].sha256 | Should -Be (Get-TestFileSha256 (Get-Fixture 'DefaultWebSite_web.config'))
+        $result.files[1].data | Should -BeNullOrEmpty
+        $result.files[1].sha256 | Should -BeNullOrEmpty
         try { $null = Read-ExmitLocalFiles -Paths @('C:\inetpub\..\Windows\win.ini'); throw 'no error' } catch { (ConvertTo-ExmitErrorObject $_).kind | Should -Be 'input' }
         Should -Invoke Get-ExmitFileBytes -Times 0 -ParameterFilter { $Path -like '*win.ini' }
     }
