@@ -194,3 +194,70 @@ Describe 'readFiles on an image' {
         $e.message | Should -Match 'larger than the limit'
     }
 }
+
+Describe 'gather with a services list' {
+    BeforeAll {
+        function Get-ServiceFactsJson {
+            param([object[]]$Facts)
+            return (ConvertTo-TestJson ([object[]]@($Facts)))
+        }
+    }
+
+    It 'gives, for the services asked (any case), the facts of the whole read, from the real services.xml of <Name>' -ForEach @(
+        @{ Name = 'e15-cu23-mar23su' }
+        @{ Name = 'e16-cu22-nov22su' }
+        @{ Name = 'e19-utf8' }
+        @{ Name = 'e19-edge' }
+    ) {
+        $path = Join-Path $RepoRoot ('test/fixtures/images/{0}/services.xml' -f $Name)
+        $all = ConvertTo-ExmitServiceFacts -Objects (Read-ExmitCliXmlFile -Path $path -FileName 'services.xml' -MaxDepth 1)
+        $names = @($all | ForEach-Object { $_.name })
+        # First, last, one in the middle, one in odd case, and one that is not there.
+        $wanted = @($names[0], $names[$names.Count - 1], $names[[int]($names.Count / 2)].ToUpperInvariant(), 'NoSuchService')
+        $expected = Select-ExmitServiceFacts -Facts $all -Names $wanted
+        @($expected).Count | Should -Be 3
+        $filtered = Select-ExmitServiceFacts -Facts (ConvertTo-ExmitServiceFacts -Objects (Read-ExmitCliXmlEntries -Path $path -FileName 'services.xml' -Names $wanted -MaxDepth 1)) -Names $wanted
+        (Get-ServiceFactsJson $filtered) | Should -Be (Get-ServiceFactsJson $expected)
+        # Streamed entry by entry: only the wanted entries were converted.
+        $text = Get-ExmitCliXmlText -Path $path -FileName 'services.xml' -MaxBytes 64MB
+        $subset = Read-ExmitCliXmlSubset -Text $text -FileName 'services.xml' -Names $wanted -Properties @('ServiceName', 'Name') -MaxDepth 1
+        $subset | Should -Not -BeNullOrEmpty
+        $subset.Count | Should -Be 3
+    }
+
+    It 'takes only top-level services, not the copies nested under DependentServices' {
+        # W3SVC depends on WAS: WAS has a copy of W3SVC nested in its DependentServices.
+        $path = Get-Fixture 'GetService.xml'
+        [System.IO.File]::ReadAllText($path) | Should -Match '<S N="ServiceName">W3SVC</S>[\s\S]*<S N="ServiceName">W3SVC</S>'
+        $facts = ConvertTo-ExmitServiceFacts -Objects (Read-ExmitCliXmlEntries -Path $path -FileName 'services.xml' -Names @('w3svc', 'WAS') -MaxDepth 1)
+        @($facts | ForEach-Object { $_.name }) -join ',' | Should -Be 'W3SVC,WAS'
+    }
+
+    It 'gives the same ServerFacts as a whole read, except the services not asked for' {
+        $wanted = @('MSExchangeMitigation', 'w3svc', 'MSExchangeFrontEndTransport')
+        $whole = Get-ExmitImageFacts -Path $Image
+        $filtered = Get-ExmitImageFacts -Path $Image -Services $wanted
+        $whole.services = [object[]](Select-ExmitServiceFacts -Facts $whole.services -Names $wanted)
+        @($filtered.services).Count | Should -Be 3
+        (ConvertTo-TestJson $filtered) | Should -Be (ConvertTo-TestJson $whole)
+        (ConvertTo-ExmitJsonLine (Get-ExmitImageFacts -Path $Image -Services @())) | Should -Match '"services":\[\]'
+    }
+
+    It 'falls back to the whole read, with its errors, on an export it cannot judge entry by entry' {
+        $root = New-TestImage -Root (Join-Path $TestDrive 'oddservices') -ServicesFixture 'GetServiceMitigation.xml'
+        $saved = $ExmitLimits.CliXmlBytes
+        try {
+            $ExmitLimits.CliXmlBytes = 100
+            $e = Get-RequestError { Get-ExmitImageFacts -Path $root -Services @('W3SVC') }
+        } finally {
+            $ExmitLimits.CliXmlBytes = $saved
+        }
+        $e.kind | Should -Be 'image'
+        [System.IO.File]::WriteAllText((Join-Path $root 'SERVICES.xml'), '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S>not a service</S></Objs>')
+        $e = Get-RequestError { Get-ExmitImageFacts -Path $root -Services @('W3SVC') }
+        $e.file | Should -Be 'services.xml'
+        $e.message | Should -Match 'not a Get-Service export'
+        [System.IO.File]::WriteAllText((Join-Path $root 'SERVICES.xml'), '<!DOCTYPE x [<!ENTITY a "b">]><Objs>&a;</Objs>')
+        (Get-RequestError { Get-ExmitImageFacts -Path $root -Services @('W3SVC') }).message | Should -Match 'services\.xml: not well-formed XML'
+    }
+}

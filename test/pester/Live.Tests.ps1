@@ -93,6 +93,13 @@ Describe 'gather on the local target (mocked wrappers)' {
         $e.message | Should -Match 'Access is denied'
     }
 
+    It 'asks Get-ExmitServices for the services named, and returns only those' {
+        $facts = Get-ExmitLocalFacts -Services @('msexchangemitigation', 'W3SVC', 'NoSuchService')
+        @($facts.services | ForEach-Object { $_.name }) -join ',' | Should -Be (@($Live.services | Where-Object { $_.name -eq 'MSExchangeMitigation' -or $_.name -eq 'W3SVC' } | ForEach-Object { $_.name }) -join ',')
+        @($facts.services).Count | Should -Be 2
+        Should -Invoke Get-ExmitServices -Times 1 -Exactly -ParameterFilter { ($Name -join ',') -eq 'msexchangemitigation,W3SVC,NoSuchService' }
+    }
+
     It 'reads files on the local target through Get-ExmitFileBytes, refusing ..' {
         $result = Read-ExmitLocalFiles -Paths @('C:\inetpub\wwwroot\web.config', 'C:\inetpub\nothing.config')
         (ConvertFrom-TestData $result.files[0].data) | Should -Match '<configuration'
