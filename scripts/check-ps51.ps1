@@ -9,7 +9,8 @@
     more than two paths, and any non-ASCII byte. Exits 1 when it finds one, else 0.
 
 .PARAMETER Path
-    Files or folders to check; by default engine/, scripts/ and test/pester/ of this repository.
+    Files or folders to check; by default engine/ (the sources in engine/src and the built
+    engine/exmit-engine.ps1), scripts/ and test/pester/ of this repository.
 #>
 [CmdletBinding()]
 param([string[]]$Path)

@@ -44,6 +44,12 @@ Describe 'check-ps51' {
         $LASTEXITCODE | Should -Be 0 -Because ($output -join "`n")
     }
 
+    It 'checks the engine sources and the built engine' {
+        $output = & $PwshPath -NoProfile -NonInteractive -File $CheckPath -Path (Join-Path $RepoRoot 'engine')
+        $LASTEXITCODE | Should -Be 0 -Because ($output -join "`n")
+        ($output -join "`n") | Should -Match ('{0} file\(s\) checked' -f ($EngineSources.Count + 1))
+    }
+
     It 'checks the engine by default' {
         $output = & $PwshPath -NoProfile -NonInteractive -File $CheckPath -Path (Join-Path $RepoRoot 'engine/exmit-engine.ps1')
         $LASTEXITCODE | Should -Be 0

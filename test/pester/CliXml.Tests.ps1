@@ -1,7 +1,7 @@
 # The engine's CliXml reader on real captures and on hostile input.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    . $EnginePath -NoRun
+    foreach ($engineSource in $EngineSources) { . $engineSource -NoRun }
 }
 
 Describe 'Read-ExmitCliXmlFile on real captures' {

@@ -1,7 +1,7 @@
 # gather and readFiles on a server image made of the real captures.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    . $EnginePath -NoRun
+    foreach ($engineSource in $EngineSources) { . $engineSource -NoRun }
     $script:Image = New-TestImage -Root (Join-Path $TestDrive 'image')
     $script:Facts = Get-ExmitImageFacts -Path $Image
     function Get-RequestError {
@@ -29,10 +29,11 @@ Describe 'gather on an image' {
         @($Facts.missing).Count | Should -Be 0
     }
 
-    It 'finds applicationHost.config under the windir of environment.xml, case-insensitively' {
+    It 'finds applicationHost.config under the windir of environment.xml, case-insensitively, as its exact bytes and SHA-256' {
         $Facts.applicationHost.path | Should -Be 'C:\windows\System32\inetsrv\config\applicationHost.config'
-        $Facts.applicationHost.text | Should -Match '<configuration>'
-        $Facts.applicationHost.text[0] | Should -Not -Be ([char]0xFEFF)
+        (ConvertFrom-TestData $Facts.applicationHost.data) | Should -Match '<configuration>'
+        $Facts.applicationHost.data | Should -Be ([System.Convert]::ToBase64String([System.IO.File]::ReadAllBytes((Get-Fixture 'applicationHost.config'))))
+        $Facts.applicationHost.sha256 | Should -Be (Get-TestFileSha256 (Get-Fixture 'applicationHost.config'))
     }
 
     It 'names missing optional exports and keeps arrays as arrays in JSON' {
@@ -118,28 +119,30 @@ Describe 'readFiles on an image' {
         [System.IO.File]::WriteAllBytes((Join-Path $owa 'Web.Config'), [byte[]]$bytes)
     }
 
-    It 'maps X:\a\b to fs/X/a/b resolving every segment case-insensitively, BOM removed' {
+    It 'maps X:\a\b to fs/X/a/b resolving every segment case-insensitively, bytes as on disk (BOM kept)' {
         $result = Read-ExmitImageFiles -Path $Image -Paths @('C:\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\web.config')
         $result.files.Count | Should -Be 1
         $result.files[0].path | Should -Be 'C:\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa\web.config'
-        $result.files[0].text | Should -Match '<configuration'
-        $result.files[0].text[0] | Should -Not -Be ([char]0xFEFF)
+        (ConvertFrom-TestData $result.files[0].data) | Should -Match '<configuration'
+        $onDisk = Join-Path $Image 'fs/c/program files/microsoft/exchange server/v15/FrontEnd/HttpProxy/OWA/Web.Config'
+        $result.files[0].data | Should -Be ([System.Convert]::ToBase64String([System.IO.File]::ReadAllBytes($onDisk)))
+        $result.files[0].sha256 | Should -Be (Get-TestFileSha256 $onDisk)
     }
 
     It 'accepts forward slashes and a lower-case drive' {
-        (Read-ExmitImageFiles -Path $Image -Paths @('c:/windows/system32/inetsrv/config/APPLICATIONHOST.CONFIG')).files[0].text | Should -Match '<configuration>'
+        (ConvertFrom-TestData (Read-ExmitImageFiles -Path $Image -Paths @('c:/windows/system32/inetsrv/config/APPLICATIONHOST.CONFIG')).files[0].data) | Should -Match '<configuration>'
     }
 
-    It 'gives null text for a file that does not exist' {
+    It 'gives null data and sha256 for a file that does not exist' {
         $result = Read-ExmitImageFiles -Path $Image -Paths @('C:\inetpub\wwwroot\web.config', 'D:\nothing\web.config')
         $result.files.Count | Should -Be 2
-        $result.files[0].text | Should -BeNullOrEmpty
-        $result.files[1].text | Should -BeNullOrEmpty
-        (ConvertTo-ExmitJsonLine $result) | Should -Be '{"files":[{"path":"C:\\inetpub\\wwwroot\\web.config","text":null},{"path":"D:\\nothing\\web.config","text":null}]}'
+        $result.files[0].data | Should -BeNullOrEmpty
+        $result.files[1].data | Should -BeNullOrEmpty
+        (ConvertTo-ExmitJsonLine $result) | Should -Be '{"files":[{"path":"C:\\inetpub\\wwwroot\\web.config","data":null,"sha256":null},{"path":"D:\\nothing\\web.config","data":null,"sha256":null}]}'
     }
 
     It 'keeps one file and no files as arrays' {
-        (ConvertTo-ExmitJsonLine (Read-ExmitImageFiles -Path $Image -Paths @('C:\x'))) | Should -Be '{"files":[{"path":"C:\\x","text":null}]}'
+        (ConvertTo-ExmitJsonLine (Read-ExmitImageFiles -Path $Image -Paths @('C:\x'))) | Should -Be '{"files":[{"path":"C:\\x","data":null,"sha256":null}]}'
         (ConvertTo-ExmitJsonLine (Read-ExmitImageFiles -Path $Image -Paths @())) | Should -Be '{"files":[]}'
     }
 
@@ -174,7 +177,7 @@ Describe 'readFiles on an image' {
         $null = New-Item -ItemType Directory -Force -Path $dir
         $null = New-Item -ItemType SymbolicLink -Path (Join-Path $dir 'config') -Target (Join-Path $Image 'fs/C/Windows/System32/inetsrv/config')
         if ($PSVersionTable.PSVersion.Major -ge 7) {
-            (Read-ExmitImageFiles -Path $Image -Paths @('C:\linked\config\applicationHost.config')).files[0].text | Should -Match '<configuration>'
+            (ConvertFrom-TestData (Read-ExmitImageFiles -Path $Image -Paths @('C:\linked\config\applicationHost.config')).files[0].data) | Should -Match '<configuration>'
         } else {
             (Get-RequestError { Read-ExmitImageFiles -Path $Image -Paths @('C:\linked\config\applicationHost.config') }).kind | Should -Be 'image'
         }
@@ -189,5 +192,72 @@ Describe 'readFiles on an image' {
             $ExmitLimits.FileBytes = $saved
         }
         $e.message | Should -Match 'larger than the limit'
+    }
+}
+
+Describe 'gather with a services list' {
+    BeforeAll {
+        function Get-ServiceFactsJson {
+            param([object[]]$Facts)
+            return (ConvertTo-TestJson ([object[]]@($Facts)))
+        }
+    }
+
+    It 'gives, for the services asked (any case), the facts of the whole read, from the real services.xml of <Name>' -ForEach @(
+        @{ Name = 'e15-cu23-mar23su' }
+        @{ Name = 'e16-cu22-nov22su' }
+        @{ Name = 'e19-utf8' }
+        @{ Name = 'e19-edge' }
+    ) {
+        $path = Join-Path $RepoRoot ('test/fixtures/images/{0}/services.xml' -f $Name)
+        $all = ConvertTo-ExmitServiceFacts -Objects (Read-ExmitCliXmlFile -Path $path -FileName 'services.xml' -MaxDepth 1)
+        $names = @($all | ForEach-Object { $_.name })
+        # First, last, one in the middle, one in odd case, and one that is not there.
+        $wanted = @($names[0], $names[$names.Count - 1], $names[[int]($names.Count / 2)].ToUpperInvariant(), 'NoSuchService')
+        $expected = Select-ExmitServiceFacts -Facts $all -Names $wanted
+        @($expected).Count | Should -Be 3
+        $filtered = Select-ExmitServiceFacts -Facts (ConvertTo-ExmitServiceFacts -Objects (Read-ExmitCliXmlEntries -Path $path -FileName 'services.xml' -Names $wanted -MaxDepth 1)) -Names $wanted
+        (Get-ServiceFactsJson $filtered) | Should -Be (Get-ServiceFactsJson $expected)
+        # Streamed entry by entry: only the wanted entries were converted.
+        $text = Get-ExmitCliXmlText -Path $path -FileName 'services.xml' -MaxBytes 64MB
+        $subset = Read-ExmitCliXmlSubset -Text $text -FileName 'services.xml' -Names $wanted -Properties @('ServiceName', 'Name') -MaxDepth 1
+        $subset | Should -Not -BeNullOrEmpty
+        $subset.Count | Should -Be 3
+    }
+
+    It 'takes only top-level services, not the copies nested under DependentServices' {
+        # W3SVC depends on WAS: WAS has a copy of W3SVC nested in its DependentServices.
+        $path = Get-Fixture 'GetService.xml'
+        [System.IO.File]::ReadAllText($path) | Should -Match '<S N="ServiceName">W3SVC</S>[\s\S]*<S N="ServiceName">W3SVC</S>'
+        $facts = ConvertTo-ExmitServiceFacts -Objects (Read-ExmitCliXmlEntries -Path $path -FileName 'services.xml' -Names @('w3svc', 'WAS') -MaxDepth 1)
+        @($facts | ForEach-Object { $_.name }) -join ',' | Should -Be 'W3SVC,WAS'
+    }
+
+    It 'gives the same ServerFacts as a whole read, except the services not asked for' {
+        $wanted = @('MSExchangeMitigation', 'w3svc', 'MSExchangeFrontEndTransport')
+        $whole = Get-ExmitImageFacts -Path $Image
+        $filtered = Get-ExmitImageFacts -Path $Image -Services $wanted
+        $whole.services = [object[]](Select-ExmitServiceFacts -Facts $whole.services -Names $wanted)
+        @($filtered.services).Count | Should -Be 3
+        (ConvertTo-TestJson $filtered) | Should -Be (ConvertTo-TestJson $whole)
+        (ConvertTo-ExmitJsonLine (Get-ExmitImageFacts -Path $Image -Services @())) | Should -Match '"services":\[\]'
+    }
+
+    It 'falls back to the whole read, with its errors, on an export it cannot judge entry by entry' {
+        $root = New-TestImage -Root (Join-Path $TestDrive 'oddservices') -ServicesFixture 'GetServiceMitigation.xml'
+        $saved = $ExmitLimits.CliXmlBytes
+        try {
+            $ExmitLimits.CliXmlBytes = 100
+            $e = Get-RequestError { Get-ExmitImageFacts -Path $root -Services @('W3SVC') }
+        } finally {
+            $ExmitLimits.CliXmlBytes = $saved
+        }
+        $e.kind | Should -Be 'image'
+        [System.IO.File]::WriteAllText((Join-Path $root 'SERVICES.xml'), '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S>not a service</S></Objs>')
+        $e = Get-RequestError { Get-ExmitImageFacts -Path $root -Services @('W3SVC') }
+        $e.file | Should -Be 'services.xml'
+        $e.message | Should -Match 'not a Get-Service export'
+        [System.IO.File]::WriteAllText((Join-Path $root 'SERVICES.xml'), '<!DOCTYPE x [<!ENTITY a "b">]><Objs>&a;</Objs>')
+        (Get-RequestError { Get-ExmitImageFacts -Path $root -Services @('W3SVC') }).message | Should -Match 'services\.xml: not well-formed XML'
     }
 }

@@ -1,7 +1,7 @@
 # The live target through mocks of the thin wrappers, fed by the real captures (Import-Clixml).
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    . $EnginePath -NoRun
+    foreach ($engineSource in $EngineSources) { . $engineSource -NoRun }
 
     $script:AppHostWindowsPath = 'C:\windows\System32\inetsrv\config\applicationHost.config'
     $script:OwaPath = 'C:\Program Files\Microsoft\Exchange Server\V15\FrontEnd\HttpProxy\owa'
@@ -93,10 +93,19 @@ Describe 'gather on the local target (mocked wrappers)' {
         $e.message | Should -Match 'Access is denied'
     }
 
+    It 'asks Get-ExmitServices for the services named, and returns only those' {
+        $facts = Get-ExmitLocalFacts -Services @('msexchangemitigation', 'W3SVC', 'NoSuchService')
+        @($facts.services | ForEach-Object { $_.name }) -join ',' | Should -Be (@($Live.services | Where-Object { $_.name -eq 'MSExchangeMitigation' -or $_.name -eq 'W3SVC' } | ForEach-Object { $_.name }) -join ',')
+        @($facts.services).Count | Should -Be 2
+        Should -Invoke Get-ExmitServices -Times 1 -Exactly -ParameterFilter { ($Name -join ',') -eq 'msexchangemitigation,W3SVC,NoSuchService' }
+    }
+
     It 'reads files on the local target through Get-ExmitFileBytes, refusing ..' {
         $result = Read-ExmitLocalFiles -Paths @('C:\inetpub\wwwroot\web.config', 'C:\inetpub\nothing.config')
-        $result.files[0].text | Should -Match '<configuration'
-        $result.files[1].text | Should -BeNullOrEmpty
+        (ConvertFrom-TestData $result.files[0].data) | Should -Match '<configuration'
+        $result.files[0].sha256 | Should -Be (Get-TestFileSha256 (Get-Fixture 'DefaultWebSite_web.config'))
+        $result.files[1].data | Should -BeNullOrEmpty
+        $result.files[1].sha256 | Should -BeNullOrEmpty
         try { $null = Read-ExmitLocalFiles -Paths @('C:\inetpub\..\Windows\win.ini'); throw 'no error' } catch { (ConvertTo-ExmitErrorObject $_).kind | Should -Be 'input' }
         Should -Invoke Get-ExmitFileBytes -Times 0 -ParameterFilter { $Path -like '*win.ini' }
     }

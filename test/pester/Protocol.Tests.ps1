@@ -70,12 +70,12 @@ Describe 'engine over stdin/stdout' {
         $Responses[1].result.exsetup.version | Should -Be '15.2.986.5'
         $Run.Lines[1] | Should -Match '"services":\[\{"name":"MSExchangeMitigation"'
         $Run.Lines[1] | Should -Match '"missing":\[\]'
-        $Responses[1].result.applicationHost.text | Should -Match '<configuration>'
+        (ConvertFrom-TestData $Responses[1].result.applicationHost.data) | Should -Match '<configuration>'
     }
 
     It 'answers readFiles' {
         $Responses[2].result.files.Count | Should -Be 1
-        $Responses[2].result.files[0].text | Should -Match '<configuration>'
+        (ConvertFrom-TestData $Responses[2].result.files[0].data) | Should -Match '<configuration>'
     }
 
     It 'answers an unknown op with ok:false kind input' {
@@ -105,11 +105,11 @@ Describe 'engine over stdin/stdout' {
         $bad = Join-Path $TestDrive 'bad-image'
         $null = New-Item -ItemType Directory -Path $bad
         [System.IO.File]::WriteAllText((Join-Path $bad 'registry.xml'), '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
-        $run = Invoke-Engine -Lines @('{"id":"a","op":"gather","target":{"kind":"image","path":' + (ConvertTo-Json -InputObject $bad -Compress) + '}}')
+        $run = Invoke-Engine -Lines @('{"id":9,"op":"gather","target":{"kind":"image","path":' + (ConvertTo-Json -InputObject $bad -Compress) + '}}')
         $run.ExitCode | Should -Be 0
         $run.Lines.Count | Should -Be 1
         $response = $run.Lines[0] | ConvertFrom-Json
-        $response.id | Should -Be 'a'
+        $response.id | Should -Be 9
         $response.ok | Should -BeFalse
         $response.error.kind | Should -Be 'image'
         $response.error.file | Should -Be 'registry.xml'

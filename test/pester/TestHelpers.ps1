@@ -1,9 +1,17 @@
 # Shared by the *.Tests.ps1 files (dot-sourced in BeforeAll): paths and a server image made of the
 # real captures in test/fixtures/clixml.
+#
+# Tests load the engine's SOURCES, in build order, in their BeforeAll (a function here could not
+# define them in the caller's scope):
+#     foreach ($engineSource in $EngineSources) { . $engineSource -NoRun }
+# Tests that run the engine as a child process start the BUILT file ($EnginePath; node scripts/run-pester.ts builds it).
 Set-StrictMode -Version Latest
 
 $script:RepoRoot = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
 $script:EnginePath = Join-Path $script:RepoRoot 'engine/exmit-engine.ps1'
+# engine/src/*.ps1 in the order scripts/build-engine.ts joins them (ordinal by name).
+$script:EngineSources = [System.IO.Directory]::GetFiles((Join-Path $script:RepoRoot 'engine/src'), '*.ps1')
+[System.Array]::Sort($script:EngineSources, [System.StringComparer]::Ordinal)
 $script:FixtureDir = Join-Path $script:RepoRoot 'test/fixtures/clixml'
 # The PowerShell that runs the tests (the process itself may be a dotnet host).
 if ($PSVersionTable.PSVersion.Major -ge 6) {
@@ -51,4 +59,17 @@ function New-TestImage {
 function ConvertTo-TestJson {
     param($InputObject)
     return (ConvertTo-Json -InputObject $InputObject -Depth 12 -Compress)
+}
+
+function ConvertFrom-TestData {
+    <# The text of a base64 `data` field read as UTF-8 (BOM kept as U+FEFF), for matching; $null stays $null. #>
+    param($Data)
+    if ($null -eq $Data) { return $null }
+    return [System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String($Data))
+}
+
+function Get-TestFileSha256 {
+    <# A file's SHA-256 as lowercase hex, by Get-FileHash (not by the engine's code). #>
+    param([string]$Path)
+    return (Get-FileHash -LiteralPath $Path -Algorithm SHA256).Hash.ToLowerInvariant()
 }

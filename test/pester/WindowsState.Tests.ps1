@@ -4,7 +4,7 @@
 # (files, folders, links, missing paths) is real.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    . $EnginePath -NoRun
+    foreach ($engineSource in $EngineSources) { . $engineSource -NoRun }
 
     $script:ExmitFolderSddl = 'O:BAD:PAI(A;OICI;FA;;;BA)(A;OICI;FA;;;SY)'
     # What `netsh winhttp set proxy proxy.contoso.com:8080 "<local>;*.contoso.com"` stores (layout: src/trust/winhttp.ts).
