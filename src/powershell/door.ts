@@ -225,9 +225,7 @@ export class EngineSession implements Engine {
       return this.misbehaved(engineError('internal', `PowerShell engine wrote a line that is not a JSON object: ${truncate(line)}`));
     }
     const record = message as Record<string, unknown>;
-    let id = record['id'];
-    // SHIM (old engine, before issue 7): it answered exit with id null. Remove when the engine branch lands.
-    if (id === null && this.exitId !== null && this.pending.has(this.exitId)) id = this.exitId;
+    const id = record['id'];
     const waiter = typeof id === 'number' ? this.pending.get(id) : undefined;
     if (waiter === undefined || typeof id !== 'number') {
       return this.misbehaved(engineError('internal', `PowerShell engine answered a request that was not asked: ${truncate(line)}`));

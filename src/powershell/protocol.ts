@@ -140,22 +140,14 @@ const HEX64 = /^[0-9a-f]{64}$/;
 export const fileCheck: Check<ConfigFileFact> = (v, at) => {
   const raw = object<{ path: string }>({ path: str })(v, at);
   const source = v as Record<string, unknown>;
-  let data: Uint8Array | null;
-  if (source['data'] === undefined && (typeof source['text'] === 'string' || source['text'] === null)) {
-    // SHIM (old engine, before issue 7): text instead of data. Remove when the engine branch lands.
-    data = source['text'] === null ? null : new TextEncoder().encode(source['text'] as string);
-  } else {
-    const base64 = nullable(str)(source['data'], `${at}.data`);
-    if (base64 !== null && !/^[A-Za-z0-9+/]*={0,2}$/.test(base64)) throw new ShapeError(`${at}.data`, 'base64', base64);
-    data = base64 === null ? null : new Uint8Array(Buffer.from(base64, 'base64'));
-  }
+  const base64 = nullable(str)(source['data'], `${at}.data`);
+  if (base64 !== null && !/^[A-Za-z0-9+/]*={0,2}$/.test(base64)) throw new ShapeError(`${at}.data`, 'base64', base64);
+  const data = base64 === null ? null : new Uint8Array(Buffer.from(base64, 'base64'));
   if (data === null) return { path: raw.path, text: null, data: null, sha256: null, format: null };
   const sha256 = sha256Of(data);
-  if (source['sha256'] !== undefined) {
-    const sent = str(source['sha256'], `${at}.sha256`);
-    if (!HEX64.test(sent)) throw new ShapeError(`${at}.sha256`, '64 lower-case hex digits', sent);
-    if (sent !== sha256) throw new ShapeError(`${at}.sha256`, `the SHA-256 of the data (${sha256})`, sent);
-  }
+  const sent = str(source['sha256'], `${at}.sha256`);
+  if (!HEX64.test(sent)) throw new ShapeError(`${at}.sha256`, '64 lower-case hex digits', sent);
+  if (sent !== sha256) throw new ShapeError(`${at}.sha256`, `the SHA-256 of the data (${sha256})`, sent);
   const { text, ...format } = decodeText(data);
   return { path: raw.path, text, data, sha256, format };
 };

@@ -182,10 +182,10 @@ describe('the door with fake engines', () => {
     assert.equal(session.exit?.killed, true);
   });
 
-  it('SHIM until the engine branch lands: an exit answer with id null is accepted', async () => {
-    const session = startEngine({ powershell: fake("if (req.op === 'exit') { send({ id: null, ok: true, result: {} }); process.exit(0); }") });
+  it('an exit answer with id null is a misbehaving engine: it is killed, not trusted', async () => {
+    const session = startEngine({ powershell: fake("if (req.op === 'exit') { send({ id: null, ok: true, result: {} }); setInterval(() => {}, 1000); }"), closeGraceMs: 300 });
     await session.close();
-    assert.deepEqual(session.exit, { exitCode: 0, signal: undefined, killed: false });
+    assert.equal(session.exit?.killed, true);
   });
 
   it('requests after close are refused', async () => {
