@@ -50,5 +50,8 @@ function ConvertTo-ExmitErrorObject {
     }
     $message = [string]$exception.Message
     $result.message = ($message -replace '[\r\n]+', ' ').Trim()
+    # apply's errors carry details: which step failed and whether the run was undone.
+    $details = Get-ExmitErrorDetails $ErrorRecord
+    if ($null -ne $details) { $result.details = $details }
     return $result
 }

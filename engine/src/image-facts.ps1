@@ -128,6 +128,15 @@ function Read-ExmitImageFiles {
     $files = New-Object System.Collections.Generic.List[object]
     foreach ($windowsPath in $Paths) {
         $windowsPath = [string]$windowsPath
+        if ($script:ExmitImageFiles -contains $windowsPath) {
+            # An export of the image root by its name (services.xml, apppools.xml): what apply changes in an image.
+            $export = Find-ExmitImageFile -Root $root -Name $windowsPath
+            $bytes = $null
+            if ($null -ne $export) { $bytes = Read-ExmitImageFileBytes -Path $export -DisplayName $windowsPath }
+            $data = ConvertTo-ExmitFileData $bytes
+            $files.Add([ordered]@{ path = $windowsPath; data = $data.data; sha256 = $data.sha256 })
+            continue
+        }
         $resolved = Resolve-ExmitImagePath -ImageRoot $root -WindowsPath $windowsPath
         $bytes = $null
         if ($null -ne $resolved) { $bytes = Read-ExmitImageFileBytes -Path $resolved -DisplayName $windowsPath }

@@ -63,6 +63,10 @@ function Invoke-ExmitRequest {
             if ($null -eq $bytes) { return [ordered]@{ value = $null } }
             return [ordered]@{ value = [System.Convert]::ToBase64String([byte[]]$bytes) }
         }
+        { $_ -ceq 'lock' -or $_ -ceq 'unlock' -or $_ -ceq 'readState' -or $_ -ceq 'readBlob' -or $_ -ceq 'execute' } {
+            $operations = Get-ExmitApplyOperations
+            return (& $operations[$op].Run $Request)
+        }
         'exit' {
             return [ordered]@{}
         }
@@ -169,6 +173,8 @@ function Start-ExmitEngine {
         }
     } finally {
         $script:ExmitEventWriter = $null
+        # A normal run never leaves its lock behind, even when the TypeScript side could not unlock.
+        Clear-ExmitHeldLocks
         $writer.Flush()
     }
 }

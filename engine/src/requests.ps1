@@ -40,6 +40,36 @@ $script:ExmitRequestTable = @{
         )
     }
     winHttpSettings = @{ Fields = @() }
+    # apply and rollback (engine/src/apply.ps1, lock.ps1, state-store.ps1, journal.ps1)
+    lock            = @{
+        Fields = @(
+            @{ Name = 'target'; Type = 'target'; Required = $true },
+            @{ Name = 'runId'; Type = 'string'; Required = $true; NonEmpty = $true }
+        )
+    }
+    unlock          = @{
+        Fields = @(
+            @{ Name = 'target'; Type = 'target'; Required = $true },
+            @{ Name = 'runId'; Type = 'string'; Required = $true; NonEmpty = $true }
+        )
+    }
+    readState       = @{ Fields = @(@{ Name = 'target'; Type = 'target'; Required = $true }) }
+    readBlob        = @{
+        Fields = @(
+            @{ Name = 'target'; Type = 'target'; Required = $true },
+            @{ Name = 'sha256'; Type = 'string'; Required = $true; NonEmpty = $true }
+        )
+    }
+    execute         = @{
+        Fields = @(
+            @{ Name = 'target'; Type = 'target'; Required = $true },
+            @{ Name = 'runId'; Type = 'string'; Required = $true; NonEmpty = $true },
+            @{ Name = 'mode'; Type = 'string'; Required = $true; Allowed = @('apply', 'rollback', 'repair', 'undo') },
+            @{ Name = 'steps'; Type = 'array'; Required = $true },
+            @{ Name = 'ledger'; Type = 'object' },
+            @{ Name = 'fault'; Type = 'object' }
+        )
+    }
     exit            = @{ Fields = @() }
 }
 
@@ -47,6 +77,7 @@ $script:ExmitRequestTable = @{
 $script:ExmitFieldTypeWords = @{
     'string'          = 'a string'
     'array-of-string' = 'an array of strings'
+    'array'           = 'an array'
     'object'          = 'an object'
     'base64'          = 'a base64 string'
     'bool'            = 'true or false'
@@ -68,6 +99,7 @@ function Test-ExmitFieldType {
         'bool' { return ($Value -is [bool]) }
         'object' { return ($Value -is [System.Management.Automation.PSCustomObject] -or $Value -is [System.Collections.IDictionary]) }
         'target' { return ($Value -is [System.Management.Automation.PSCustomObject] -or $Value -is [System.Collections.IDictionary]) }
+        'array' { return (-not ($Value -is [string]) -and $Value -is [System.Collections.IList]) }
         'array-of-string' {
             if ($Value -is [string] -or -not ($Value -is [System.Collections.IList])) { return $false }
             foreach ($item in $Value) { if (-not ($item -is [string])) { return $false } }
