@@ -1,6 +1,6 @@
 /** The one UI module: colours decided once, semantic names, a spinner that stays quiet when it must. */
 import { Chalk, type ChalkInstance } from 'chalk';
-import ora, { type Ora } from 'ora';
+import type { RunOutput } from './context.ts';
 
 /** How the run talks to people. */
 export interface UiOptions {
@@ -21,8 +21,8 @@ export interface Ui {
   say(text: string): void;
   /** A line on stderr only with --verbose. */
   debug(text: string): void;
-  /** A spinner on stderr, only on a terminal and never with --json. */
-  spin<T>(text: string, work: () => Promise<T>): Promise<T>;
+  /** A spinner on stderr, only on a terminal and never with --json; `work` may change its text (engine progress). */
+  spin<T>(text: string, work: (status: (text: string) => void) => Promise<T>): Promise<T>;
 }
 
 /** Colour is on only on a terminal, without --no-color and without NO_COLOR (chalk itself ignores NO_COLOR). */
@@ -33,10 +33,19 @@ export function colorWanted(flag: boolean, env: NodeJS.ProcessEnv = process.env,
   return isTty;
 }
 
-/** Makes the run's UI from the parsed common options. */
-export function createUi(options: UiOptions): Ui {
+const processStderr: Pick<RunOutput, 'stderr' | 'stderrIsTty'> = {
+  stderr: (text) => {
+    process.stderr.write(text);
+  },
+  get stderrIsTty() {
+    return process.stderr.isTTY === true;
+  },
+};
+
+/** Makes the run's UI from the parsed common options; it writes to `output` (default: the process's stderr). */
+export function createUi(options: UiOptions, output: Pick<RunOutput, 'stderr' | 'stderrIsTty'> = processStderr): Ui {
   const chalk: ChalkInstance = new Chalk({ level: options.color ? 1 : 0 });
-  const interactive = !options.json && process.stderr.isTTY === true;
+  const interactive = !options.json && output.stderrIsTty;
   return {
     options,
     ok: (t) => chalk.green(t),
@@ -45,21 +54,22 @@ export function createUi(options: UiOptions): Ui {
     dim: (t) => chalk.dim(t),
     strong: (t) => chalk.bold(t),
     say: (text) => {
-      process.stderr.write(text + '\n');
+      output.stderr(text + '\n');
     },
     debug: (text) => {
-      if (options.verbose) process.stderr.write(chalk.dim(text) + '\n');
+      if (options.verbose) output.stderr(chalk.dim(text) + '\n');
     },
-    spin: async <T>(text: string, work: () => Promise<T>): Promise<T> => {
-      if (!interactive) return work();
-      const spinner: Ora = ora({ text, stream: process.stderr, color: 'cyan', isEnabled: options.color }).start();
+    spin: async <T>(text: string, work: (status: (text: string) => void) => Promise<T>): Promise<T> => {
+      if (!interactive) return work(() => {});
+      // ora is loaded only when a spinner is shown.
+      const { default: ora } = await import('ora');
+      const spinner = ora({ text, stream: process.stderr, color: 'cyan', isEnabled: options.color }).start();
       try {
-        const result = await work();
+        return await work((status) => {
+          spinner.text = `${text}: ${status}`;
+        });
+      } finally {
         spinner.stop();
-        return result;
-      } catch (error) {
-        spinner.stop();
-        throw error;
       }
     },
   };

@@ -52,7 +52,7 @@ export interface DetectResult {
 const SETUP_KEY_PATH = 'HKLM:\\SOFTWARE\\Microsoft\\ExchangeServer\\v15\\Setup';
 
 /** The EEMS service's name. */
-const EEMS_SERVICE = 'MSExchangeMitigation';
+export const EEMS_SERVICE = 'MSExchangeMitigation';
 
 /** Registry key names (lower case) and the roles they show. */
 const ROLE_KEYS: ReadonlyMap<string, Role> = new Map([

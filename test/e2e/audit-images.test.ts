@@ -1,5 +1,7 @@
-// End to end: the built CLI, the real PowerShell engine, server images made from real captures.
+// End to end: exmit's commands, the real PowerShell engine, server images made from real captures.
 // What an admin or a script checks: the statuses, the reasons, the exit code, one JSON document.
+// Results run in-process against one engine for the file; the built CLI is spawned where the process
+// itself is under test (stderr of a --json run, one engine per run, the engine's own clean exit).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
@@ -8,6 +10,9 @@ import path from 'node:path';
 import { runCli, image, parseJson, hasStackTrace } from '../support/cli.ts';
 import { findPwsh } from '../../scripts/find-pwsh.ts';
 import { ROOT } from '../support/cli.ts';
+import { runInProcess, sharedEngine } from '../support/in-process.ts';
+
+const engine = sharedEngine();
 
 interface AuditDoc {
   server: { name: string; build: string };
@@ -16,8 +21,8 @@ interface AuditDoc {
   exposed: boolean;
 }
 
-function auditJson(img: string): { code: number; doc: AuditDoc; stderr: string } {
-  const run = runCli(['audit', '--json', '--target', `image:${image(img)}`]);
+async function auditJson(img: string): Promise<{ code: number; doc: AuditDoc; stderr: string }> {
+  const run = await runInProcess(engine, ['audit', '--json', '--target', `image:${image(img)}`]);
   return { code: run.code, doc: parseJson<AuditDoc>(run), stderr: run.stderr };
 }
 
@@ -44,8 +49,8 @@ const cases: { image: string; code: number; expect: Record<string, string> }[] =
 
 describe('audit on server images', () => {
   for (const c of cases) {
-    it(`${c.image}: exit ${c.code}, ${Object.entries(c.expect).map(([k, v]) => `${k} ${v}`).join(', ')}`, () => {
-      const { code, doc } = auditJson(c.image);
+    it(`${c.image}: exit ${c.code}, ${Object.entries(c.expect).map(([k, v]) => `${k} ${v}`).join(', ')}`, async () => {
+      const { code, doc } = await auditJson(c.image);
       assert.equal(code, c.code);
       assert.equal(doc.exposed, c.code === 3);
       const got = statuses(doc);
@@ -54,21 +59,21 @@ describe('audit on server images', () => {
     });
   }
 
-  it('the EEMS/EOMT rule names are recognised by what the rule does, and the reason names the rule and file', () => {
-    const { doc } = auditJson('e19-cu12-oct22su-eems-rule');
+  it('the EEMS/EOMT rule names are recognised by what the rule does, and the reason names the rule and file', async () => {
+    const { doc } = await auditJson('e19-cu12-oct22su-eems-rule');
     const pns = doc.mitigations.find((m) => m.id === 'proxynotshell-autodiscover');
     assert.match(pns?.reason ?? '', /"EEMS M1\.1 PowerShell - inbound" \(C:\\inetpub\\wwwroot\\web\.config\)/);
     assert.match(pns?.reason ?? '', /temporary: install Exchange 2019 CU12 Nov22SU \(15\.2\.1118\.20\)/);
   });
 
-  it('a fixed build with the EEMS rule still in place says it can be rolled back', () => {
-    const { doc } = auditJson('e19-cu12-nov22su-eems');
+  it('a fixed build with the EEMS rule still in place says it can be rolled back', async () => {
+    const { doc } = await auditJson('e19-cu12-nov22su-eems');
     const pns = doc.mitigations.find((m) => m.id === 'proxynotshell-autodiscover');
     assert.equal(pns?.stillApplied, true);
   });
 
-  it('human output: a table, a one-line verdict, the update to install, and the reminder', () => {
-    const run = runCli(['audit', '--target', `image:${image('examples/e19-cu12-oct22su')}`]);
+  it('human output: a table, a one-line verdict, the update to install, and the reminder', async () => {
+    const run = await runInProcess(engine, ['audit', '--target', `image:${image('examples/e19-cu12-oct22su')}`]);
     assert.equal(run.code, 3);
     assert.match(run.stdout, /^Exchange 2019 CU12 Oct22SU \(15\.2\.1118\.15\)/);
     assert.match(run.stdout, /needed\s+proxynotshell-autodiscover\s+CVE-2022-41040, CVE-2022-41082/);
@@ -94,6 +99,23 @@ describe('audit on server images', () => {
     assert.equal(run.code, 3, run.stderr);
     assert.equal(readFileSync(log, 'utf8').trim().split('\n').length, 1);
   });
+
+  it('a normal run ends with the engine exiting 0 by itself: a wrapper around PowerShell sees exit 0, not a signal', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'exmit-exit-'));
+    const log = path.join(dir, 'exit.log');
+    const wrapper = path.join(dir, 'pwsh');
+    // Not exec: the wrapper outlives PowerShell and records how it ended; a killed wrapper records nothing.
+    writeFileSync(wrapper, `#!/usr/bin/env bash
+${findPwsh(ROOT)} "$@"
+echo "status $?" >> ${log}
+`);
+    chmodSync(wrapper, 0o755);
+    for (const command of ['audit', 'detect']) {
+      const run = runCli([command, '--json', '--target', `image:${image('e19-cu14-jun26su')}`, '--powershell', wrapper]);
+      assert.equal(run.code, 0, run.stderr);
+    }
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['status 0', 'status 0']);
+  });
 });
 
 describe('detect on server images', () => {
@@ -103,8 +125,8 @@ describe('detect on server images', () => {
     { image: 'e19-cu14-jun26su', name: 'Exchange 2019 CU14 Jun26SU', build: '15.2.1544.41', roles: ['Mailbox', 'ClientAccess', 'ManagementTools'], buildSource: 'exsetup' },
   ];
   for (const c of detectCases) {
-    it(`${c.image}: ${c.name}`, () => {
-      const run = runCli(['detect', '--json', '--target', `image:${image(c.image)}`]);
+    it(`${c.image}: ${c.name}`, async () => {
+      const run = await runInProcess(engine, ['detect', '--json', '--target', `image:${image(c.image)}`]);
       assert.equal(run.code, 0, run.stderr);
       const doc = parseJson<{ name: string; build: string; roles: string[]; buildSource: string; exactBuild: boolean }>(run);
       assert.equal(doc.name, c.name);
@@ -140,8 +162,8 @@ describe('usage errors', () => {
     assert.equal(run.code, 1);
     assert.match(run.stderr, /server image not found: \/nonexistent\/image/);
   });
-  it('--target local off Windows says to use an image, exit 1', () => {
-    const run = runCli(['audit']);
+  it('--target local off Windows says to use an image, exit 1', async () => {
+    const run = await runInProcess(engine, ['audit']);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /this machine is not Windows/);
   });
@@ -150,8 +172,8 @@ describe('usage errors', () => {
     assert.equal(run.code, 2);
     assert.match(run.stderr, /unknown mitigation id "no-such-thing"/);
   });
-  it('catalog show finds a mitigation by CVE', () => {
-    const run = runCli(['catalog', 'show', 'CVE-2022-41082', '--json']);
+  it('catalog show finds a mitigation by CVE', async () => {
+    const run = await runInProcess(engine, ['catalog', 'show', 'CVE-2022-41082', '--json']);
     assert.equal(run.code, 0);
     const doc = parseJson<{ mitigations: { id: string }[] }>(run);
     assert.deepEqual(doc.mitigations.map((m) => m.id), ['proxynotshell-autodiscover']);

@@ -63,6 +63,7 @@ function audit(spec: ServerSpec): Map<string, AuditEntry> {
       : createIisJudge({
           apphost: parseConfigXml(scenario.apphost, 'C:\\Windows\\System32\\inetsrv\\config\\applicationHost.config'),
           webConfigs: new Map(Object.entries(scenario.webConfigs).map(([k, v]) => [configKey(k), v])),
+          webConfigFiles: new Map(),
           env: {},
         });
   const entries = auditServer(catalog, { server, facts, iis: judge, iisMissing: judge === null ? 'no IIS configuration' : null, blocked: new Set(spec.blocked ?? []) });
