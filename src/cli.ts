@@ -12,20 +12,26 @@ export type { RunContext } from './context.ts';
 
 /** The whole program, with every command registered. */
 export async function buildProgram(context: RunContext): Promise<Command> {
-  const [{ Command }, { detectCommand }, { catalogCommand }, { auditCommand }, { collectCommand }] = await Promise.all([
+  const [{ Command }, { detectCommand }, { catalogCommand }, { auditCommand }, { applyCommand }, { rollbackCommand }, { statusCommand }, { collectCommand }] = await Promise.all([
     import('commander'),
     import('./commands/detect.ts'),
     import('./commands/catalog.ts'),
     import('./commands/audit.ts'),
+    import('./commands/apply.ts'),
+    import('./commands/rollback.ts'),
+    import('./commands/status.ts'),
     import('./commands/collect.ts'),
   ]);
   const program = new Command('exmit')
-    .description('Emergency mitigations for on-premises Exchange servers: detect the build, audit what it needs, collect an image. (apply, rollback and status come in a later release.)')
+    .description('Emergency mitigations for on-premises Exchange servers: detect the build, audit what it needs, apply and roll back mitigations, collect an image.')
     .version(VERSION, '-V, --version')
     .showSuggestionAfterError(true);
   program.addCommand(detectCommand(context));
   program.addCommand(catalogCommand(context));
   program.addCommand(auditCommand(context));
+  program.addCommand(applyCommand(context));
+  program.addCommand(rollbackCommand(context));
+  program.addCommand(statusCommand(context));
   program.addCommand(collectCommand(context));
   return program;
 }

@@ -18,13 +18,16 @@ export class ExmitError extends Error {
   readonly code: ExitCodeValue;
   readonly hint: string | undefined;
   readonly kind: ErrorKind | undefined;
+  /** Structured facts the engine attached (apply: which step failed, whether the run was undone). */
+  readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: ExitCodeValue, message: string, hint?: string, kind?: ErrorKind) {
+  constructor(code: ExitCodeValue, message: string, hint?: string, kind?: ErrorKind, details?: Record<string, unknown>) {
     super(message);
     this.name = 'ExmitError';
     this.code = code;
     this.hint = hint;
     this.kind = kind;
+    this.details = details;
   }
 }
 

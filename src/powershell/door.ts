@@ -245,7 +245,8 @@ export class EngineSession implements Engine {
     } else if (record['ok'] === false && typeof record['error'] === 'object' && record['error'] !== null) {
       const error = record['error'] as Record<string, unknown>;
       const text = typeof error['message'] === 'string' && error['message'] !== '' ? error['message'] : `${waiter.op} failed without a message`;
-      waiter.reject(engineError(errorKindOf(error['kind']), text, typeof error['file'] === 'string' ? error['file'] : null));
+      const details = typeof error['details'] === 'object' && error['details'] !== null && !Array.isArray(error['details']) ? (error['details'] as Record<string, unknown>) : undefined;
+      waiter.reject(engineError(errorKindOf(error['kind']), text, typeof error['file'] === 'string' ? error['file'] : null, undefined, details));
     } else {
       this.misbehaved(engineError('internal', `PowerShell engine answered ${waiter.op} with neither a result nor an error: ${truncate(line)}`), waiter);
     }

@@ -30,8 +30,8 @@ export function errorKindOf(name: unknown): ErrorKind {
 }
 
 /** The user-facing error of an engine error answer: its message (prefixed by the file it names), with the kind's exit code and hint. */
-export function engineError(kind: ErrorKind, message: string, file: string | null = null, hint?: string): ExmitError {
+export function engineError(kind: ErrorKind, message: string, file: string | null = null, hint?: string, details?: Record<string, unknown>): ExmitError {
   const rule = ERROR_KINDS[kind];
   const where = file !== null && file !== '' && !message.startsWith(file) ? `${file}: ` : '';
-  return new ExmitError(rule.code, `${where}${message}`, hint ?? rule.hint ?? undefined, kind);
+  return new ExmitError(rule.code, `${where}${message}`, hint ?? rule.hint ?? undefined, kind, details);
 }

@@ -33,6 +33,21 @@ export interface Requests {
   /** `data`: base64 bytes of a file; null for a folder. */
   createSecure: { path: string; kind: 'folder' | 'file'; sddl: string; data: string | null };
   winHttpSettings: Record<string, never>;
+  /** Apply and rollback (src/apply): the run's lock, its state folder, and the journaled execution of steps. */
+  lock: { target: EngineTarget; runId: string };
+  unlock: { target: EngineTarget; runId: string };
+  readState: { target: EngineTarget };
+  readBlob: { target: EngineTarget; sha256: string };
+  execute: {
+    target: EngineTarget;
+    runId: string;
+    mode: 'apply' | 'rollback' | 'repair' | 'undo';
+    catalogSerial: number;
+    plan: unknown;
+    steps: readonly unknown[];
+    ledger: { data: string } | null;
+    fault: unknown;
+  };
   exit: Record<string, never>;
 }
 
@@ -49,7 +64,19 @@ export interface Results {
   createSecure: { created: string };
   /** The registry value's base64, null when absent or off Windows. */
   winHttpSettings: { value: string | null };
+  lock: { lock: string; staleCleared: unknown };
+  unlock: Record<string, unknown>;
+  /** The state folder: the ledger and journals as bytes (checked and decoded by src/apply). */
+  readState: { ledger: StateFile | null; journals: (StateFile & { name: string })[]; files: string[]; ignored: string[] };
+  readBlob: { data: string | null };
+  execute: { steps: { index: number; prior: unknown; after: unknown }[]; journal: string };
   exit: Record<string, never>;
+}
+
+/** A file of the state folder as the engine sends it: base64 bytes and their SHA-256 (checked). */
+export interface StateFile {
+  data: Uint8Array;
+  sha256: string;
 }
 
 /** Every operation's name. */
@@ -171,6 +198,19 @@ const serverFacts = object<ServerFacts>({
   missing: list(str),
 });
 
+const base64: Check<string> = (v, at) => {
+  const s = str(v, at);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s)) throw new ShapeError(at, 'base64', s);
+  return s;
+};
+const stateFile: Check<StateFile> = (v, at) => {
+  const raw = object<{ data: string; sha256: string }>({ data: base64, sha256: str })(v, at);
+  const data = new Uint8Array(Buffer.from(raw.data, 'base64'));
+  if (sha256Of(data) !== raw.sha256) throw new ShapeError(`${at}.sha256`, `the SHA-256 of the data`, raw.sha256);
+  return { data, sha256: raw.sha256 };
+};
+const anything: Check<unknown> = (v) => v;
+
 /** One operation: how long it may take by default, and the check of its result. */
 export interface Operation<O extends OpName> {
   /** Milliseconds without an answer or event before the engine is stopped. */
@@ -197,6 +237,20 @@ export const OPERATIONS: { [O in OpName]: Operation<O> } = {
   },
   createSecure: { timeoutMs: 60_000, result: object<Results['createSecure']>({ created: str }) },
   winHttpSettings: { timeoutMs: 60_000, result: object<Results['winHttpSettings']>({ value: nullable(str) }) },
+  lock: { timeoutMs: 60_000, result: object<Results['lock']>({ lock: str, staleCleared: anything }) },
+  unlock: { timeoutMs: 60_000, result: (v) => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {}) },
+  readState: {
+    timeoutMs: 120_000,
+    result: object<Results['readState']>({
+      ledger: nullable(stateFile),
+      journals: list((v, at) => ({ ...stateFile(v, at), name: str((v as Record<string, unknown>)['name'], `${at}.name`) })),
+      files: list(str),
+      ignored: (v, at) => (v === undefined ? [] : list(str)(v, at)),
+    }),
+  },
+  readBlob: { timeoutMs: 60_000, result: object<Results['readBlob']>({ data: nullable(base64) }) },
+  // Long steps (stopping a service) send progress events, each of which resets this.
+  execute: { timeoutMs: 180_000, result: object<Results['execute']>({ steps: list(object<{ index: number; prior: unknown; after: unknown }>({ index: (v, at) => (typeof v === 'number' ? v : (() => { throw new ShapeError(at, 'a number', v); })()), prior: anything, after: anything })), journal: str }) },
   exit: { timeoutMs: 5_000, result: object<Results['exit']>({}) },
 };
 
