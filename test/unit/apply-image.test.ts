@@ -68,7 +68,7 @@ function factsFor(product: '2013' | '2016' | '2019'): ServerFacts {
 /** Every mitigation selected as needed, as `apply --needed --allow-breaking` would on a vulnerable server. */
 function everything(): Selected[] {
   return catalog.mitigations.map((m) => {
-    const entry: AuditEntry = { id: m.id, title: m.title, cves: m.cves, status: 'needed', reason: 'test', stillApplied: false, breaks: m.breaks, sideEffects: m.sideEffects, fixedBy: null };
+    const entry: AuditEntry = { id: m.id, title: m.title, cves: m.cves, status: 'needed', reason: 'test', stillApplied: false, breaks: m.breaks, sideEffects: m.sideEffects, fixedBy: null, bypasses: [] };
     return { mitigation: m, entry, skip: null, already: false };
   });
 }
