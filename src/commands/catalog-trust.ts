@@ -7,7 +7,7 @@ import { addCommonOptions, engineOptions, readCommonOptions, type CommonOptions 
 import { createUi, type Ui } from '../ui.ts';
 import { printJson, printText } from '../output.ts';
 import { inputError, usageError } from '../errors.ts';
-import { MAX_CATALOG_BYTES, parseCatalog } from '../catalog/parse.ts';
+import { MAX_CATALOG_BYTES } from '../catalog/parse.ts';
 import { readConfig } from '../state/config.ts';
 import { readCache, sha256Hex } from '../state/cache.ts';
 import { resolveStateDir } from '../state/paths.ts';
@@ -19,7 +19,7 @@ import { checkPrivateKeySecurity, guardStateRead, privateKeySddl, type WindowsHo
 import { keyIdOf, mergeTrustedKeys, rawPublicKey } from '../trust/keys.ts';
 import { signCatalogBytes } from '../trust/signature.ts';
 import { DEFAULT_TIMEOUT_SECONDS, previousFromCache, updateFromFeed, type UpdateResult } from '../trust/update.ts';
-import { decodeUtf8, isExpired, verifyCatalog } from '../trust/verify.ts';
+import { checkBeforeSigning, isExpired, verifyCatalog } from '../trust/verify.ts';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -228,7 +228,7 @@ function signCommand(context: RunContext): Command {
     const signing = readPrivateKeyFile(options.key);
     const bytes = readBounded(options.file, MAX_CATALOG_BYTES, 'catalog');
     // Refuse to sign what no server would accept: schema, vocabulary and requires are checked first.
-    const catalog = parseCatalog(decodeUtf8(bytes, options.file), options.file);
+    const catalog = checkBeforeSigning(bytes, options.file);
     const signatureText = signCatalogBytes(bytes, signing.privateKey, signing.publicKey);
     const sigFile = `${options.file}.sig`;
     writeFileAtomic(sigFile, signatureText, 0o644);

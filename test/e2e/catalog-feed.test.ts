@@ -148,3 +148,21 @@ test('keygen, sign, verify and update end to end through a proxy; 304; tampering
   assert.match(open.stderr, /chmod 700/);
   chmodSync(state, 0o700);
 });
+
+test('sign refuses a catalog this exmit would refuse: requires excludes it, or a signed vocabulary break', async () => {
+  const keys = tempDir('exmit-keys-');
+  assert.equal((await exmit(['catalog', 'keygen', '--out', keys, '--name', 'k'])).code, 0);
+  const site = tempDir('exmit-site-');
+  const cases: [Buffer, RegExp][] = [
+    [makeCatalog({ requires: '>=42.0.0' }), /requires exmit >=42\.0\.0, and this is exmit/],
+    [makeCatalog({ action: '<remove-global-module name="RewriteModule"/>' }), /<remove-global-module name="RewriteModule">: module "RewriteModule" is outside the vocabulary/],
+  ];
+  for (const [bytes, reason] of cases) {
+    const file = path.join(site, 'catalog.xml');
+    writeFileSync(file, bytes);
+    const signed = await exmit(['catalog', 'sign', file, '--key', path.join(keys, 'k.key')]);
+    assert.equal(signed.code, 1, signed.stdout);
+    assert.match(signed.stderr, reason);
+    assert.equal(existsSync(`${file}.sig`), false);
+  }
+});

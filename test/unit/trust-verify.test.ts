@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExmitError } from '../../src/errors.ts';
 import { sha256Hex } from '../../src/state/cache.ts';
-import { verifyCatalog, type PreviousCatalog } from '../../src/trust/verify.ts';
+import { checkBeforeSigning, verifyCatalog, type PreviousCatalog } from '../../src/trust/verify.ts';
 import { makeCatalog, makeKey } from './trust-fixtures.ts';
 
 const key = makeKey();
@@ -75,4 +75,11 @@ test('unsigned: refused, unless allowUnsigned (which still parses and checks the
 test('bytes that are not UTF-8 are refused after the signature check', () => {
   const bytes = Buffer.concat([makeCatalog(), Buffer.from([0xff, 0xfe])]);
   assert.throws(() => verify(bytes), /not UTF-8/);
+});
+
+test('sign checks what verify checks first: a catalog whose requires excludes this exmit is not signed', () => {
+  assert.throws(() => checkBeforeSigning(makeCatalog({ requires: '>=99.0.0' }), 'c.xml'), (e: unknown) => e instanceof ExmitError && e.code === 1 && /^c\.xml: requires exmit >=99\.0\.0, and this is exmit \d/.test(e.message));
+  assert.throws(() => checkBeforeSigning(makeCatalog({ requires: '^0.1.0' }), 'c.xml', '0.2.0'), /requires exmit \^0\.1\.0, and this is exmit 0\.2\.0/);
+  assert.throws(() => checkBeforeSigning(makeCatalog({ action: '<remove-global-module name="RewriteModule"/>' }), 'c.xml'), /outside the vocabulary/);
+  assert.equal(checkBeforeSigning(makeCatalog(), 'c.xml').serial, 2026070101);
 });
