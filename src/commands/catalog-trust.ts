@@ -18,7 +18,7 @@ import { windowsHostFor } from '../powershell/windows-host.ts';
 import { checkPrivateKeySecurity, guardStateRead, privateKeySddl, type WindowsHost } from '../state/windows-acl.ts';
 import { keyIdOf, mergeTrustedKeys, rawPublicKey } from '../trust/keys.ts';
 import { signCatalogBytes } from '../trust/signature.ts';
-import { DEFAULT_TIMEOUT_SECONDS, previousFromCache, updateFromFeed, type UpdateResult } from '../trust/update.ts';
+import { DEFAULT_TIMEOUT_SECONDS, previousFor, updateFromFeed, type UpdateResult } from '../trust/update.ts';
 import { checkBeforeSigning, isExpired, verifyCatalog } from '../trust/verify.ts';
 
 function collect(value: string, previous: string[]): string[] {
@@ -74,7 +74,7 @@ function verifyCommand(context: RunContext): Command {
       now: new Date(),
       allowExpired: options.allowExpired,
       allowUnsigned: false,
-      previous: previousFromCache(cached),
+      previous: previousFor(stateDir, cached),
     });
     const result = {
       file: options.file,

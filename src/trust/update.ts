@@ -5,6 +5,8 @@ import { readConfig } from '../state/config.ts';
 import { readCache, writeCache, type CacheEntry } from '../state/cache.ts';
 import { cachePath } from '../state/paths.ts';
 import { ensureStateDir } from '../state/secure.ts';
+import { checkFloor, raiseFloor, readFloor } from '../state/floor.ts';
+import { withStateLock } from '../state/lock.ts';
 import { guardStateWrite, type WindowsHost } from '../state/windows-acl.ts';
 import { environmentHasProxy, fetchFeedFile, signatureUrl, checkFeedUrl, FeedUnreachableError, type TransportOptions } from './download.ts';
 import { parseWinHttpSettings, type WinHttpProxy } from './winhttp.ts';
@@ -52,10 +54,22 @@ export function previousFromCache(entry: CacheEntry | null): PreviousCatalog | n
   return entry === null ? null : { serial: entry.serial, sha256: entry.sha256, label: 'the cached catalog' };
 }
 
-/** Downloads, verifies and caches; every rejection throws before the cache is touched. */
+/** The previous catalog for `catalog verify`'s replay check: the serial floor or the cache, whichever is higher. */
+export function previousFor(stateDir: string, cached: CacheEntry | null): PreviousCatalog | null {
+  const fromCache = previousFromCache(cached);
+  const floor = readFloor(stateDir);
+  if (floor === null || (fromCache !== null && fromCache.serial >= floor.serial)) return fromCache;
+  return { serial: floor.serial, sha256: floor.sha256, label: 'the serial floor (floor.json)' };
+}
+
+/** Downloads, verifies and caches under the state folder's lock; every rejection throws before the cache is touched. */
 export async function updateFromFeed(request: UpdateRequest): Promise<UpdateResult> {
   await guardStateWrite(request.stateDir, request.windows ?? null);
   ensureStateDir(request.stateDir);
+  return withStateLock(request.stateDir, () => updateLocked(request));
+}
+
+async function updateLocked(request: UpdateRequest): Promise<UpdateResult> {
   const config = readConfig(request.stateDir);
   const urlText = request.url ?? config.catalogUrl;
   if (urlText === null) throw inputError('no feed URL: pass --url URL or set catalogUrl in config.json', `config.json is ${request.stateDir}; see docs/feeds.md.`);
@@ -84,6 +98,8 @@ export async function updateFromFeed(request: UpdateRequest): Promise<UpdateResu
     if (verified.sameAsPrevious) {
       return { outcome: 'unchanged', url: url.href, serial: verified.catalog.serial, previousSerial: cached?.serial ?? null, keyId: key.keyId, cache: cachePath(request.stateDir), etag: cached?.etag ?? null, lastModified: cached?.lastModified ?? null };
     }
+    // The floor outlives the cache (expired, removed, or its key retired): an older catalog is never cached again.
+    checkFloor(readFloor(request.stateDir), verified.catalog.serial, verified.sha256, url.href, 'apply');
     const file = writeCache(request.stateDir, {
       url: url.href,
       etag: downloaded.etag,
@@ -95,6 +111,7 @@ export async function updateFromFeed(request: UpdateRequest): Promise<UpdateResu
       signature: signatureText as string,
       catalog: downloaded.bytes,
     });
+    raiseFloor(request.stateDir, verified.catalog.serial, verified.sha256);
     return { outcome: 'updated', url: url.href, serial: verified.catalog.serial, previousSerial: cached?.serial ?? null, keyId: key.keyId, cache: file, etag: downloaded.etag, lastModified: downloaded.lastModified };
   } catch (error) {
     if (error instanceof ExmitError) throw withKeptNote(error, kept);
