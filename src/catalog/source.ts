@@ -10,7 +10,7 @@ import { ExmitError, inputError, usageError } from '../errors.ts';
 import { readConfig } from '../state/config.ts';
 import { readCache, sha256Hex, type CacheEntry } from '../state/cache.ts';
 import { cachePath, resolveStateDir } from '../state/paths.ts';
-import { FeedUnreachableError, checkFeedUrl } from '../trust/download.ts';
+import { FeedUnreachableError, checkFeedUrl, tlsEnvironmentWarnings } from '../trust/download.ts';
 import { readTrustFiles } from '../trust/files.ts';
 import { guardStateRead, guardStateWrite, type WindowsHost } from '../state/windows-acl.ts';
 import { checkFloor, floorWarning, raiseFloor, readFloor } from '../state/floor.ts';
@@ -73,6 +73,7 @@ export async function resolveCatalog(request: CatalogRequest): Promise<ResolvedC
     const previous = previousOf(base);
     if (/^(https?|file):/i.test(request.catalog)) {
       const url = checkFeedUrl(request.catalog, false);
+      warnings.push(...tlsEnvironmentWarnings(request.env ?? process.env));
       try {
         const winHttp = await winHttpProxyOf(request.windows ?? null, config.proxy, request.env ?? process.env);
         const downloaded = await downloadCatalog(

@@ -18,6 +18,7 @@ import { windowsHostFor } from '../powershell/windows-host.ts';
 import { checkPrivateKeySecurity, guardStateRead, privateKeySddl, type WindowsHost } from '../state/windows-acl.ts';
 import { keyIdOf, mergeTrustedKeys, rawPublicKey } from '../trust/keys.ts';
 import { signCatalogBytes } from '../trust/signature.ts';
+import { redactCredentials } from '../trust/redact.ts';
 import { DEFAULT_TIMEOUT_SECONDS, previousFor, updateFromFeed, type UpdateResult } from '../trust/update.ts';
 import { checkBeforeSigning, isExpired, verifyCatalog } from '../trust/verify.ts';
 
@@ -120,7 +121,7 @@ export function readUpdateOptions(raw: Record<string, unknown>): UpdateOptions {
     if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 600) throw usageError(`--timeout "${timeoutText}" is not a number of seconds between 0 and 600`, 'As in --timeout 30.');
   }
   const proxy = (raw['proxy'] as string | undefined) ?? null;
-  if (proxy !== null && !URL.canParse(proxy)) throw usageError(`--proxy "${proxy}" is not a URL`, 'As in --proxy http://proxy.contoso.com:8080.');
+  if (proxy !== null && !URL.canParse(proxy)) throw usageError(`--proxy "${redactCredentials(proxy)}" is not a URL`, 'As in --proxy http://proxy.contoso.com:8080.');
   const caFile = raw['ca'] as string | undefined;
   let ca: string | null = null;
   if (caFile !== undefined) {
@@ -167,6 +168,7 @@ function updateCommand(context: RunContext): Command {
         windows: windowsHostFor(engine),
       }),
     ));
+    for (const warning of result.warnings) ui.say(ui.warn(`warning: ${warning}`));
     if (options.common.json) printJson(result);
     else printText(renderUpdate(result, ui));
     context.exitCode = 0;

@@ -8,7 +8,7 @@ import { ensureStateDir } from '../state/secure.ts';
 import { checkFloor, raiseFloor, readFloor } from '../state/floor.ts';
 import { withStateLock } from '../state/lock.ts';
 import { guardStateWrite, type WindowsHost } from '../state/windows-acl.ts';
-import { environmentHasProxy, fetchFeedFile, signatureUrl, checkFeedUrl, FeedUnreachableError, type TransportOptions } from './download.ts';
+import { environmentHasProxy, fetchFeedFile, tlsEnvironmentWarnings, signatureUrl, checkFeedUrl, FeedUnreachableError, type TransportOptions } from './download.ts';
 import { parseWinHttpSettings, type WinHttpProxy } from './winhttp.ts';
 import { mergeTrustedKeys, type TrustedKey } from './keys.ts';
 import { MAX_SIGNATURE_BYTES } from './signature.ts';
@@ -47,6 +47,8 @@ export interface UpdateResult {
   cache: string;
   etag: string | null;
   lastModified: string | null;
+  /** Warnings for the user (the TLS environment). */
+  warnings: string[];
 }
 
 /** The previous catalog for the replay check, from the cache entry. */
@@ -75,6 +77,7 @@ async function updateLocked(request: UpdateRequest): Promise<UpdateResult> {
   if (urlText === null) throw inputError('no feed URL: pass --url URL or set catalogUrl in config.json', `config.json is ${request.stateDir}; see docs/feeds.md.`);
   const keys = mergeTrustedKeys(config.trustedKeys, request.extraKeys);
   const cached = readCache(request.stateDir);
+  const warnings = tlsEnvironmentWarnings(request.env ?? process.env);
   const kept = cached === null ? 'Nothing was cached.' : `The cached catalog (serial ${cached.serial}) is kept.`;
   try {
     const proxy = request.proxy ?? config.proxy;
@@ -91,12 +94,12 @@ async function updateLocked(request: UpdateRequest): Promise<UpdateResult> {
     const downloaded = await downloadCatalog(url, transport, validators, { keys, now: request.now, allowExpired: request.allowExpired, allowUnsigned: false, previous: previousFromCache(cached) });
     if (downloaded === 'not-modified') {
       const entry = cached as CacheEntry;
-      return { outcome: 'not-modified', url: url.href, serial: entry.serial, previousSerial: entry.serial, keyId: entry.key.keyId, cache: cachePath(request.stateDir), etag: entry.etag, lastModified: entry.lastModified };
+      return { outcome: 'not-modified', url: url.href, serial: entry.serial, previousSerial: entry.serial, keyId: entry.key.keyId, cache: cachePath(request.stateDir), etag: entry.etag, lastModified: entry.lastModified, warnings };
     }
     const { verified, signatureText } = downloaded;
     const key = verified.key as TrustedKey;
     if (verified.sameAsPrevious) {
-      return { outcome: 'unchanged', url: url.href, serial: verified.catalog.serial, previousSerial: cached?.serial ?? null, keyId: key.keyId, cache: cachePath(request.stateDir), etag: cached?.etag ?? null, lastModified: cached?.lastModified ?? null };
+      return { outcome: 'unchanged', url: url.href, serial: verified.catalog.serial, previousSerial: cached?.serial ?? null, keyId: key.keyId, cache: cachePath(request.stateDir), etag: cached?.etag ?? null, lastModified: cached?.lastModified ?? null, warnings };
     }
     // The floor outlives the cache (expired, removed, or its key retired): an older catalog is never cached again.
     checkFloor(readFloor(request.stateDir), verified.catalog.serial, verified.sha256, url.href, 'apply');
@@ -112,7 +115,7 @@ async function updateLocked(request: UpdateRequest): Promise<UpdateResult> {
       catalog: downloaded.bytes,
     });
     raiseFloor(request.stateDir, verified.catalog.serial, verified.sha256);
-    return { outcome: 'updated', url: url.href, serial: verified.catalog.serial, previousSerial: cached?.serial ?? null, keyId: key.keyId, cache: file, etag: downloaded.etag, lastModified: downloaded.lastModified };
+    return { outcome: 'updated', url: url.href, serial: verified.catalog.serial, previousSerial: cached?.serial ?? null, keyId: key.keyId, cache: file, etag: downloaded.etag, lastModified: downloaded.lastModified, warnings };
   } catch (error) {
     if (error instanceof ExmitError) throw withKeptNote(error, kept);
     throw error;
