@@ -273,6 +273,7 @@ function New-ExSetupText($Image) {
 $CachTokn = @{
     # name               capture                                       version              branch tag in FileVersion
     '2012R2'         = @('e19/GetVersionInformationCachTokn.xml', '8.5.9600.16384', 'winblue_rtm.130821-1623')
+    '2012R2-patched' = @('e19/GetVersionInformationCachToknPatched.xml', '8.5.9600.21613', 'winblue_rtm.130821-1623')
     '2016'           = @('e19/GetVersionInformationCachTokn.xml', '10.0.14393.0', 'rs1_release.160715-1616')
     '2016-patched'   = @('e19/GetVersionInformationCachToknPatched.xml', '10.0.14393.6343', 'rs1_release.160715-1616')
     '2019'           = @('e19/GetVersionInformationCachTokn.xml', $null, $null)
@@ -589,7 +590,11 @@ function Write-ImageReadme($Image, [string]$Dir, [string[]]$Files) {
         $t += '| mitigation | status |' + $nl + '| --- | --- |' + $nl
         $t += ((Get-AuditLines $Image) -join $nl) + $nl
         $exposed = @($Image.Expect.Values | Where-Object { $_ -match '^(needed|partial|outdated|patch-only)' }).Count -gt 0
+        $support = 'current'
+        if ($Image.Contains('Support')) { $support = $Image.Support }
+        $t += $nl + 'Support state (`support.state`, from the build list): ' + $support + $nl
         if ($exposed) { $t += $nl + 'Exit code of `exmit audit --target image:DIR`: 3 (exposed).' + $nl }
+        elseif ($support -ne 'current') { $t += $nl + 'Exit code of `exmit audit --target image:DIR`: 3 (exposed: the server''s CU or product gets no more updates, whatever the catalog says).' + $nl }
         else { $t += $nl + 'Exit code of `exmit audit --target image:DIR`: 0 (not exposed to anything in the catalog).' + $nl }
     }
     $t += $nl + '## Files' + $nl + $nl
@@ -696,7 +701,7 @@ $TokenFixed = 'fixed (cachtokn.dll 10.0.17763.4968)'
 function New-E19Cu12Oct22Image([string]$Dir, [string]$Name) {
     return [ordered]@{
         Dir = $Dir; Name = $Name; Product = '2019'; Build = '15.2.1118.15'; CuBuild = '15.2.1118.7'; Role = 'Mailbox'; Os = '2019'
-        CachTokn = '2019'; Encoding = 'utf16'; WwwRoot = 'plain'; Computer = 'EX19A'
+        CachTokn = '2019'; Encoding = 'utf16'; WwwRoot = 'plain'; Computer = 'EX19A'; Support = 'cu-behind'
         ProductName = 'Exchange Server 2019'; BuildText = 'Exchange 2019 CU12 Oct22SU, 15.2.1118.15 (registry: CU12 15.2.1118.7)'
         RolesText = 'Mailbox (MailboxRole, ClientAccessRole, CafeRole, FrontendTransportRole, HubTransportRole, AdminTools keys); EEMS (MSExchangeMitigation) present and running'
         Summary = 'Exchange 2019 CU12 with the October 2022 SU, on Windows Server 2019 before its October 2023 update, with no URL Rewrite rules anywhere.'
@@ -715,7 +720,7 @@ $T = 'test/fixtures/images/'
 # --- 2019 CU12 Nov22SU, EEMS rules in wwwroot ----------------------------------------------------
 [void]$Images.Add([ordered]@{
         Dir = $T + 'e19-cu12-nov22su-eems'; Name = 'e19-cu12-nov22su-eems'; Product = '2019'; Build = '15.2.1118.20'; CuBuild = '15.2.1118.7'; Role = 'Mailbox'; Os = '2019'
-        CachTokn = '2019-patched'; Encoding = 'utf16'; WwwRoot = 'eems'; Computer = 'EX19B'; ExSetupToString = '15.2.1118.15'
+        CachTokn = '2019-patched'; Encoding = 'utf16'; WwwRoot = 'eems'; Computer = 'EX19B'; ExSetupToString = '15.2.1118.15'; Support = 'cu-behind'
         ProductName = 'Exchange Server 2019'; BuildText = 'Exchange 2019 CU12 Nov22SU, 15.2.1118.20 (registry: CU12 15.2.1118.7)'
         RolesText = 'Mailbox; EEMS present and running'
         Summary = 'Exchange 2019 CU12 Nov22SU with the EEMS M1.1 and EOMT "PowerShell - inbound" rules in the Default Web Site root web.config, outside the inheritInChildApplications="false" location (so they reach /Autodiscover), and cachtokn.dll patched. exsetup.xml is the trap for readers that trust ToString: its ToString says 15.02.1118.015 (Oct22SU) while every typed field (FileVersion, File*Part, Product*Part, FileVersionRaw, ProductVersion) says 15.2.1118.20.'
@@ -774,7 +779,7 @@ $img.Expect['proxynotshell-autodiscover'] = 'outdated (the published exploit is 
     })
 [void]$Images.Add([ordered]@{
         Dir = $T + 'e16-cu22-nov22su'; Name = 'e16-cu22-nov22su'; Product = '2016'; Build = '15.1.2375.37'; CuBuild = '15.1.2375.7'; Role = 'Mailbox'; Os = '2016'
-        CachTokn = '2016'; Encoding = 'utf8bom'; WwwRoot = 'plain'; Computer = 'EX16B'
+        CachTokn = '2016'; Encoding = 'utf8bom'; WwwRoot = 'plain'; Computer = 'EX16B'; Support = 'cu-behind'
         ProductName = 'Exchange Server 2016'; BuildText = 'Exchange 2016 CU22 Nov22SU, 15.1.2375.37 (registry: CU22 15.1.2375.7)'
         RolesText = 'Mailbox (with UnifiedMessagingRole; MSExchangeUM and MSExchangeUMCR running); EEMS present and running'
         Summary = 'Exchange 2016 CU22 with the November 2022 SU on Windows Server 2016 before its October 2023 update.'
@@ -784,12 +789,32 @@ $img.Expect['proxynotshell-autodiscover'] = 'outdated (the published exploit is 
 # --- 2013 -------------------------------------------------------------------------------------
 [void]$Images.Add([ordered]@{
         Dir = $T + 'e15-cu23-mar23su'; Name = 'e15-cu23-mar23su'; Product = '2013'; Build = '15.0.1497.48'; CuBuild = '15.0.1497.2'; Role = 'Mailbox'; Os = '2012R2'
-        CachTokn = '2012R2'; Encoding = 'utf8bom'; WwwRoot = 'plain'; Computer = 'EX15A'
+        CachTokn = '2012R2'; Encoding = 'utf8bom'; WwwRoot = 'plain'; Computer = 'EX15A'; Support = 'product-ended'
         ProductName = 'Exchange Server 2013'; BuildText = 'Exchange 2013 CU23 Mar23SU, 15.0.1497.48 (registry: CU23 15.0.1497.2)'
         RolesText = 'Mailbox and Client Access (MailboxRole, ClientAccessRole, CafeRole, FrontendTransportRole, HubTransportRole, UnifiedMessagingRole, AdminTools keys); MSExchangeUM and MSExchangeUMCR running; no EEMS (2013 has none)'
         Summary = 'Exchange 2013 CU23 with the March 2023 SU on Windows Server 2012 R2 before its October 2023 update. The real 2013 applicationHost.config has no URL Rewrite module. The web.config files are the 2016/2019 captures (no 2013 web.config was captured).'
         Expect = (New-Expect 'fixed (CU23 Mar21SU 15.0.1497.12)' 'fixed' 'fixed' 'fixed' 'fixed (CU23 Nov22SU 15.0.1497.44)' 'fixed' 'needed (cachtokn.dll 8.5.9600.16384 is before 8.5.9600.21613)' 'not-applicable (Microsoft did not evaluate the out-of-support 2013, which may be affected)')
         Notes = 'services.xml is the 2016 capture without the services 2013 does not have (MSExchangeHMRecovery, MSExchangeMitigation, MSExchangeNotificationsBroker, MSComplianceAudit), nested snapshots included.'
+    })
+
+[void]$Images.Add([ordered]@{
+        Dir = $T + 'e15-cu23-mar23su-patched'; Name = 'e15-cu23-mar23su-patched'; Product = '2013'; Build = '15.0.1497.48'; CuBuild = '15.0.1497.2'; Role = 'Mailbox'; Os = '2012R2'
+        CachTokn = '2012R2-patched'; Encoding = 'utf8bom'; WwwRoot = 'plain'; Computer = 'EX15B'; Support = 'product-ended'
+        ProductName = 'Exchange Server 2013'; BuildText = 'Exchange 2013 CU23 Mar23SU, 15.0.1497.48 (registry: CU23 15.0.1497.2)'
+        RolesText = 'Mailbox and Client Access (MailboxRole, ClientAccessRole, CafeRole, FrontendTransportRole, HubTransportRole, UnifiedMessagingRole, AdminTools keys); MSExchangeUM and MSExchangeUMCR running; no EEMS (2013 has none)'
+        Summary = 'Exchange 2013 CU23 with its last security update (March 2023) on Windows Server 2012 R2 with cachtokn.dll at the October 2023 version (8.5.9600.21613): everything the catalog knows is fixed or not applicable, yet the server is exposed, because Exchange 2013 gets no more updates (support.state product-ended).'
+        Expect = (New-Expect 'fixed (CU23 Mar21SU 15.0.1497.12)' 'fixed' 'fixed' 'fixed' 'fixed (CU23 Nov22SU 15.0.1497.44)' 'fixed' 'fixed (cachtokn.dll 8.5.9600.21613)' 'not-applicable (Microsoft did not evaluate the out-of-support 2013, which may be affected)')
+        Notes = 'services.xml is the 2016 capture without the services 2013 does not have (MSExchangeHMRecovery, MSExchangeMitigation, MSExchangeNotificationsBroker, MSComplianceAudit), nested snapshots included.'
+    })
+
+# --- 2019 CU15 Aug26SU: current, fully patched ------------------------------------------------
+[void]$Images.Add([ordered]@{
+        Dir = $T + 'e19-cu15-aug26su'; Name = 'e19-cu15-aug26su'; Product = '2019'; Build = '15.2.1748.49'; CuBuild = '15.2.1748.10'; Role = 'Mailbox'; Os = '2019'
+        CachTokn = '2019-patched'; Encoding = 'utf16'; WwwRoot = 'eems'; Computer = 'EX19H'; Support = 'current'
+        ProductName = 'Exchange Server 2019'; BuildText = 'Exchange 2019 CU15 Aug26SU, 15.2.1748.49 (registry: CU15 15.2.1748.10)'
+        RolesText = 'Mailbox; EEMS present and running'
+        Summary = 'Exchange 2019 CU15 with the August 2026 SU (the newest update of 2019, which CU15 received) on a patched Windows Server 2019, with the EEMS/EOMT ProxyNotShell rules still in the Default Web Site root web.config: current, fully patched and mitigated. applicationHost.config is the CU12 capture with its version folders renamed 15.2.1118.7 -> 15.2.1748.10.'
+        Expect = (New-Expect $F $UmFixed19 $F $F 'fixed, stillApplied: true (the EEMS/EOMT rules are still in place and can be removed)' $F $TokenFixed 'fixed (July 2026 SU and later: a rule may be removed)')
     })
 
 # --- Subscription Edition ---------------------------------------------------------------------
@@ -805,7 +830,7 @@ $img.Expect['proxynotshell-autodiscover'] = 'outdated (the published exploit is 
 # --- Edge and management tools ----------------------------------------------------------------
 [void]$Images.Add([ordered]@{
         Dir = $T + 'e19-edge'; Name = 'e19-edge'; Product = '2019'; Build = '15.2.1118.15'; CuBuild = '15.2.1118.7'; Role = 'Edge'; Os = '2019'
-        Encoding = 'utf16'; Computer = 'EDGE19A'
+        Encoding = 'utf16'; Computer = 'EDGE19A'; Support = 'cu-behind'
         ProductName = 'Exchange Server 2019'; BuildText = 'Exchange 2019 CU12 Oct22SU, 15.2.1118.15 (registry: CU12 15.2.1118.7)'
         RolesText = 'Edge Transport (EdgeTransportRole and AdminTools keys); no IIS, no EEMS'
         Summary = 'An Edge Transport server: no IIS (no applicationHost.config, cachtokn.xml or apppools.xml), no EEMS. Its IIS mitigations do not apply even though the build is vulnerable.'
@@ -814,7 +839,7 @@ $img.Expect['proxynotshell-autodiscover'] = 'outdated (the published exploit is 
     })
 [void]$Images.Add([ordered]@{
         Dir = $T + 'e19-mgmt-tools'; Name = 'e19-mgmt-tools'; Product = '2019'; Build = '15.2.1118.15'; CuBuild = '15.2.1118.7'; Role = 'Mgmt'; Os = '2019'
-        Encoding = 'utf16'; Computer = 'ADMIN01'
+        Encoding = 'utf16'; Computer = 'ADMIN01'; Support = 'cu-behind'
         ProductName = 'Exchange Server 2019'; BuildText = 'Exchange 2019 CU12 Oct22SU management tools, 15.2.1118.15 (registry: CU12 15.2.1118.7)'
         RolesText = 'ManagementTools only (AdminTools key); no IIS, no Exchange services'
         Summary = 'A management-tools-only install: nothing to mitigate.'

@@ -10,16 +10,21 @@ export const ExitCode = {
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** An error meant for the user: carries the exit code, a one-line message and a hint. Only the CLI entry prints it. */
+/** What went wrong, as the engine names it (docs/architecture.md, "Engine protocol"); src/powershell/errors.ts maps each to an exit code and hint. */
+export type ErrorKind = 'image' | 'input' | 'environment' | 'policy' | 'lock' | 'conflict' | 'step' | 'fault' | 'internal';
+
+/** An error meant for the user: carries the exit code, a one-line message, a hint and, when known, its kind. Only the CLI entry prints it. */
 export class ExmitError extends Error {
   readonly code: ExitCodeValue;
   readonly hint: string | undefined;
+  readonly kind: ErrorKind | undefined;
 
-  constructor(code: ExitCodeValue, message: string, hint?: string) {
+  constructor(code: ExitCodeValue, message: string, hint?: string, kind?: ErrorKind) {
     super(message);
     this.name = 'ExmitError';
     this.code = code;
     this.hint = hint;
+    this.kind = kind;
   }
 }
 

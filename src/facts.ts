@@ -1,4 +1,5 @@
 /** What the PowerShell engine gathers from a server or a server image, as plain data. */
+import type { TextFormat } from './text/encoding.ts';
 
 /** One registry key under HKLM:\SOFTWARE\Microsoft\ExchangeServer\v15 with its values. */
 export interface RegistryKey {
@@ -52,16 +53,22 @@ export interface ServerFacts {
   os: OsFact | null;
   environment: Record<string, string> | null;
   appPools: AppPoolFact[] | null;
-  /** applicationHost.config's text; null when absent (no IIS). */
+  /** applicationHost.config; null when absent (no IIS). */
   applicationHost: ConfigFileFact | null;
   /** Which optional exports (image) or sources (live) could not be read, by file name. */
   missing: string[];
 }
 
-/** A configuration file's text with its Windows path. */
+/** A configuration file as read: its bytes, their SHA-256 and format, and the decoded text, with its Windows path. */
 export interface ConfigFileFact {
   /** Windows path ("C:\\Windows\\System32\\inetsrv\\config\\applicationHost.config"). */
   path: string;
-  /** Text, BOM removed; null when the file does not exist. */
+  /** Text, BOM removed, newlines as in the file; null when the file does not exist. */
   text: string | null;
+  /** The file's bytes exactly; null when the file does not exist. */
+  data: Uint8Array | null;
+  /** Lower-case hex SHA-256 of data; null when the file does not exist. */
+  sha256: string | null;
+  /** How the file is encoded (encodeText writes it back the same way); null when the file does not exist. */
+  format: TextFormat | null;
 }

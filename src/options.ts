@@ -4,7 +4,9 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { inputError, usageError } from './errors.ts';
 import { colorWanted } from './ui.ts';
-import type { EngineOptions, EngineTarget } from './powershell/door.ts';
+import type { EngineOptions } from './context.ts';
+import type { EngineTarget } from './powershell/protocol.ts';
+import { timeoutFromEnv } from './powershell/timeout.ts';
 
 /** The common options after validation. */
 export interface CommonOptions {
@@ -15,6 +17,8 @@ export interface CommonOptions {
   verbose: boolean;
   powershell: string | undefined;
   stateDir: string | undefined;
+  /** EXMIT_TIMEOUT_SECONDS in milliseconds: every engine request's timeout; undefined: each operation's default. */
+  timeoutMs: number | undefined;
 }
 
 /** Raw values of the common options as commander hands them over. */
@@ -71,6 +75,7 @@ export function readCommonOptions(raw: RawCommon): CommonOptions {
     verbose: raw.verbose === true,
     powershell: raw.powershell,
     stateDir: raw.stateDir,
+    timeoutMs: timeoutFromEnv(),
   };
 }
 
@@ -92,7 +97,12 @@ export function readCatalogTrustOptions(raw: { trust?: string[]; allowUnsigned?:
   return { trust: (raw.trust ?? []).map((t) => path.resolve(t)), allowUnsigned: raw.allowUnsigned === true };
 }
 
-/** The engine options of a run: --powershell, and PowerShell's stderr shown with --verbose. */
+/** The engine options of a run: --powershell, EXMIT_TIMEOUT_SECONDS, and PowerShell's stderr and progress shown with --verbose. */
 export function engineOptions(options: CommonOptions, ui: { debug(text: string): void }): EngineOptions {
-  return { powershell: options.powershell, onStderr: (line) => ui.debug(`powershell: ${line}`) };
+  return {
+    powershell: options.powershell,
+    timeoutMs: options.timeoutMs,
+    onStderr: (line) => ui.debug(`powershell: ${line}`),
+    onEvent: (event) => ui.debug(`engine: ${event.message}`),
+  };
 }

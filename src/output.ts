@@ -1,11 +1,33 @@
 /** stdout is the result: one JSON document, or the human rendering on stdout. */
+import type { RunOutput } from './context.ts';
+import type { ResolvedCatalog } from './catalog/source.ts';
+
+const processStdout: Pick<RunOutput, 'stdout'> = {
+  stdout: (text) => {
+    process.stdout.write(text);
+  },
+};
 
 /** Prints the one JSON document of a --json run. */
-export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+export function printJson(value: unknown, output: Pick<RunOutput, 'stdout'> = processStdout): void {
+  output.stdout(JSON.stringify(value, null, 2) + '\n');
 }
 
 /** Prints human output on stdout. */
-export function printText(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+export function printText(text: string, output: Pick<RunOutput, 'stdout'> = processStdout): void {
+  output.stdout(text.endsWith('\n') ? text : text + '\n');
+}
+
+/** The `catalog` object of JSON outputs: where the catalog came from and which serial. */
+export interface CatalogHeader {
+  source: string;
+  serial: number;
+  published: string;
+  expires: string;
+  location: string;
+}
+
+/** The `catalog` object of a resolved catalog. */
+export function catalogHeader(resolved: ResolvedCatalog): CatalogHeader {
+  return { source: resolved.source, serial: resolved.catalog.serial, published: resolved.catalog.published, expires: resolved.catalog.expires, location: resolved.location };
 }

@@ -1,21 +1,14 @@
 /** Reads a server (live or image) through the engine: preflight, facts, detection. */
-import type { EngineSession, EngineTarget } from './powershell/door.ts';
+import type { Engine } from './context.ts';
+import type { EngineTarget, Preflight } from './powershell/protocol.ts';
 import type { ConfigFileFact, ServerFacts } from './facts.ts';
+import type { Catalog } from './catalog/types.ts';
 import { parseConfigXml, type ConfigDocument } from './iis/config-xml.ts';
 import { APPLICATION_HOST_PATH, configKey, configPathsFor } from './iis/sites.ts';
 import { ExitCode, ExmitError, inputError } from './errors.ts';
-import { detectServer, type DetectResult } from './exchange/detect.ts';
+import { detectServer, EEMS_SERVICE, type DetectResult } from './exchange/detect.ts';
 
-/** The engine's preflight answer. */
-export interface Preflight {
-  psVersion: string;
-  edition: string;
-  platform: string;
-  is64BitProcess: boolean;
-  elevated: boolean | null;
-  languageMode: string;
-  executionPolicy: string;
-}
+export type { Preflight } from './powershell/protocol.ts';
 
 /** A server as read: the raw facts and what they mean. */
 export interface ServerReading {
@@ -26,29 +19,44 @@ export interface ServerReading {
 /** Stops a live run that cannot read the configuration reliably: not Windows, not elevated, not 64-bit, constrained. */
 export function checkPreflight(preflight: Preflight, target: EngineTarget): void {
   if (preflight.languageMode !== 'FullLanguage') {
-    throw inputError(`PowerShell runs in ${preflight.languageMode} mode here, so exmit's engine cannot run`, 'Application control (WDAC/AppLocker) sets this; exmit does not work around it.');
+    throw new ExmitError(ExitCode.error, `PowerShell runs in ${preflight.languageMode} mode here, so exmit's engine cannot run`, 'Application control (WDAC/AppLocker) sets this; exmit does not work around it.', 'policy');
   }
   if (target.kind !== 'local') return;
   if (preflight.platform !== 'Windows') {
     throw inputError('--target local reads the Exchange server this runs on, and this machine is not Windows', 'Run exmit on the Exchange server, or audit a server image with --target image:DIR.');
   }
   if (preflight.elevated !== true || !preflight.is64BitProcess) {
-    throw new ExmitError(ExitCode.error, 'run from an elevated prompt: exmit needs administrator rights and 64-bit PowerShell to read the Exchange and IIS configuration', 'Open PowerShell with "Run as administrator" (64-bit) and run exmit again.');
+    throw new ExmitError(ExitCode.error, 'run from an elevated prompt: exmit needs administrator rights and 64-bit PowerShell to read the Exchange and IIS configuration', 'Open PowerShell with "Run as administrator" (64-bit) and run exmit again.', 'environment');
   }
 }
 
-/** Preflight, gather and detect, in the run's one engine. */
-export async function readServer(engine: EngineSession, target: EngineTarget): Promise<ServerReading> {
-  const preflight = await engine.request<Preflight>('preflight', { target });
+/**
+ * The services a run can ask about: EEMS (detect) and, with a catalog, every service its actions
+ * name; the engine skips the rest of the service list.
+ */
+export function servicesWanted(catalog: Catalog | null): string[] {
+  const names = new Map<string, string>([[EEMS_SERVICE.toLowerCase(), EEMS_SERVICE]]);
+  for (const m of catalog?.mitigations ?? []) {
+    for (const action of m.actions) if (action.kind === 'service') names.set(action.name.toLowerCase(), action.name);
+  }
+  return [...names.values()];
+}
+
+/** Preflight, gather (only the services in `services`) and detect, in the run's one engine. */
+export async function readServer(engine: Engine, target: EngineTarget, services: readonly string[]): Promise<ServerReading> {
+  const preflight = await engine.call('preflight', { target });
   checkPreflight(preflight, target);
-  const facts = await engine.request<ServerFacts>('gather', { target });
+  const facts = await engine.call('gather', { target, services });
   return { facts, server: detectServer(facts) };
 }
 
 /** The IIS configuration a run judges: applicationHost.config and every web.config on the probed paths. */
 export interface IisReading {
   apphost: ConfigDocument;
+  /** Each web.config's text by configKey; null when absent. */
   webConfigs: Map<string, string | null>;
+  /** Each web.config as read (bytes, SHA-256, format), by configKey: what apply writes back from. */
+  webConfigFiles: Map<string, ConfigFileFact>;
   env: Record<string, string>;
 }
 
@@ -63,7 +71,7 @@ export function hasIisRoles(server: DetectResult): boolean {
 }
 
 /** Reads applicationHost.config (already gathered) and, in one request, the web.config files on the given site paths; null for servers without IIS roles. */
-export async function readIis(engine: EngineSession, target: EngineTarget, reading: ServerReading, paths: { site: string; url: string }[]): Promise<IisReading | null> {
+export async function readIis(engine: Engine, target: EngineTarget, reading: ServerReading, paths: { site: string; url: string }[]): Promise<IisReading | null> {
   if (!hasIisRoles(reading.server)) return null;
   const apphostFact = reading.facts.applicationHost;
   if (apphostFact === null || apphostFact.text === null) {
@@ -84,9 +92,13 @@ export async function readIis(engine: EngineSession, target: EngineTarget, readi
     }
   }
   const webConfigs = new Map<string, string | null>();
+  const webConfigFiles = new Map<string, ConfigFileFact>();
   if (files.length > 0) {
-    const answer = await engine.request<{ files: ConfigFileFact[] }>('readFiles', { target, paths: files });
-    for (const f of answer.files) webConfigs.set(configKey(f.path), f.text);
+    const answer = await engine.call('readFiles', { target, paths: files });
+    for (const f of answer.files) {
+      webConfigs.set(configKey(f.path), f.text);
+      webConfigFiles.set(configKey(f.path), f);
+    }
   }
-  return { apphost, webConfigs, env };
+  return { apphost, webConfigs, webConfigFiles, env };
 }

@@ -78,6 +78,8 @@ export interface AuditEntry {
   sideEffects: string[];
   /** The update that fixes it on this server, when one exists for its CU. */
   fixedBy: { build: string; update: string } | null;
+  /** For `outdated`: the bypass probes that the rule in place lets through (people see them with --verbose). */
+  bypasses: string[];
 }
 
 /** Runs the audit over every mitigation of the catalog. */
@@ -103,7 +105,7 @@ export type ActionEvidence =
 /** Decides one mitigation: applicability, blocked, fixed, then evidence in the configuration. */
 export function auditMitigation(m: Mitigation, input: AuditInput): AuditEntry {
   const { server } = input;
-  const base = { id: m.id, title: m.title, cves: m.cves, breaks: m.breaks, sideEffects: m.sideEffects, stillApplied: false, fixedBy: null };
+  const base = { id: m.id, title: m.title, cves: m.cves, breaks: m.breaks, sideEffects: m.sideEffects, stillApplied: false, fixedBy: null, bypasses: [] };
   const entry = (status: Status, reason: string, extra: Partial<AuditEntry> = {}): AuditEntry => ({ ...base, status, reason, ...extra });
 
   const notApplicable = m.notApplicable.find((n) => n.product === server.productKey);
@@ -126,7 +128,8 @@ export function auditMitigation(m: Mitigation, input: AuditInput): AuditEntry {
   const fix = fixState(m, server.productKey, server.build);
   const fixedBy = fix.fixedBuild !== null && fix.update !== null ? { build: fix.fixedBuild, update: fix.update } : null;
   if (fix.state === 'fixed' || fix.state === 'unknown-newer') {
-    const keep = keepAdvice(m, server);
+    // A rule that is not there is not mentioned: the advice to keep it only when one is in place.
+    const keep = inPlace ? keepAdvice(m, server) : '';
     return entry('fixed', fix.reason + keep + (inPlace ? '; the mitigation is still in place and can be rolled back' : ''), { stillApplied: inPlace, fixedBy });
   }
   let reason = fix.reason;
@@ -300,6 +303,7 @@ function judgeEvidence(
   let inEffect = relevant.filter((a) => a.state === 'in-effect').length;
   let total = relevant.length;
   let outdated = false;
+  let bypasses: string[] = [];
   const r = evidence.rules;
   if (hasRules) {
     total++;
@@ -308,7 +312,11 @@ function judgeEvidence(
     } else if (r.attackTotal > 0 && r.attackStopped === r.attackTotal) {
       if (r.bypassStopped < r.bypassTotal) {
         outdated = true;
-        notes.push(`${describeOrigins(r.stoppedBy)} stops the published exploit but not ${r.bypassesThrough.join('; ')}`);
+        bypasses = r.bypassesThrough;
+        const n = r.bypassesThrough.length;
+        // A long list of bypasses is kept apart (`bypasses`); a short one stays in the reason.
+        const which = n <= 2 ? r.bypassesThrough.join('; ') : `${n} known bypasses (listed in bypasses; --verbose shows them)`;
+        notes.push(`${describeOrigins(r.stoppedBy)} stops the published exploit but not ${which}`);
       } else {
         inEffect++;
         notes.push(`${describeOrigins(r.stoppedBy)} stops every attack probe`);
@@ -329,7 +337,7 @@ function judgeEvidence(
     return entry('needed', `${vulnerableReason}; ${which}: the mitigation is not counted as in effect; ${notes.join('; ')}`, extra);
   }
   const temporary = fixedBy !== null ? `temporary: install ${fixedBy.update} (${fixedBy.build}) or later` : 'temporary: move to a CU that has the fix';
-  if (outdated) return entry('outdated', `${vulnerableReason}; ${notes.join('; ')}`, { ...extra, stillApplied: true });
+  if (outdated) return entry('outdated', `${vulnerableReason}; ${notes.join('; ')}`, { ...extra, stillApplied: true, bypasses });
   if (inEffect === total && unknown.length === 0) {
     const done = relevant.filter((a) => a.state === 'in-effect').map((a) => a.detail);
     return entry('mitigated', `${vulnerableReason}; mitigated: ${[...notes, ...done].join('; ')}; ${temporary}`, { ...extra, stillApplied: true });
@@ -342,7 +350,8 @@ function ruleAbsentText(m: Mitigation): string {
   const inbound = m.actions.find((a) => a.kind === 'inbound-rule');
   const attack = m.probes.find((p) => p.kind === 'attack');
   const where = firstSegment(attack !== undefined ? attack.url.split('?')[0] ?? '/' : '/');
-  if (inbound !== undefined) return `no rule that blocks the attack probe (${attack?.url ?? where}) takes effect at ${where}`;
+  // The probe is named by what it is, not by its URL: a published request is too long to read in a table.
+  if (inbound !== undefined) return `no rule that blocks the published exploit takes effect at ${where}`;
   return `no outbound rule adds the protection at ${where}`;
 }
 

@@ -2,12 +2,12 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import semver from 'semver';
 import { inputError } from '../errors.ts';
 import { compareBuilds, formatBuild, parseBuild } from '../exchange/build.ts';
 import type { Build } from '../exchange/build.ts';
 import { productOfBuild } from '../exchange/build-table.ts';
+import { attributeLine, lineAt, parseXml, type XmlDocument, type XmlElement } from '../xml/document.ts';
 import { PRODUCTS, ROLES } from './types.ts';
 import { cdataIndex, globalModuleProblem, locationProblem, outboundValueProblem, outboundVariableProblem, serialProblem } from './vocabulary.ts';
 import type {
@@ -128,15 +128,6 @@ const SCHEMA: Record<string, ElementSpec> = {
   'remove-global-module': { attrs: { name: true }, children: {}, text: 'none' },
 };
 
-/** Elements that may appear more than once under their parent: fast-xml-parser keeps them as arrays. */
-const REPEATABLE = new Set(
-  Object.values(SCHEMA).flatMap((spec) =>
-    Object.entries(spec.children)
-      .filter(([, card]) => card === 'some' || card === 'any')
-      .map(([name]) => name),
-  ),
-);
-
 /** The attribute that names an element in error paths. */
 const KEY_ATTRIBUTE: Record<string, string> = {
   mitigation: 'id',
@@ -168,17 +159,6 @@ const PRODUCT_PREFIX: Record<Product, string> = { '2013': '15.0.', '2016': '15.1
 const EXCHANGE_NAME = /^MSExchange[A-Za-z0-9]+$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const SERVER_VARIABLE_INPUT = /^\{(?:[A-Za-z][A-Za-z0-9_]*|(?:UrlDecode|UrlEncode|ToLower|EscapeDataString):\{[A-Za-z][A-Za-z0-9_]*\})\}$/;
-
-/** A parsed element with what error messages need: its line and its parent. */
-interface XmlElement {
-  tag: string;
-  attrs: Map<string, string>;
-  children: XmlElement[];
-  text: string;
-  start: number;
-  end: number;
-  parent: XmlElement | null;
-}
 
 /** Parses and validates a catalog; every problem is an inputError naming the file, line, element path and reason. `maxBytes` raises the size limit (benchmarks only); `now` is the clock the serial must not be ahead of (default: the system clock; null: no such check, for the bundled catalog). */
 export function parseCatalog(xmlText: string, file: string, options: { maxBytes?: number; now?: Date | null } = {}): Catalog {
@@ -213,189 +193,78 @@ export function findMitigation(catalog: Catalog, idOrCve: string): Mitigation[] 
 class CatalogReader {
   private readonly text: string;
   private readonly file: string;
-  private readonly lineStarts: number[];
   private readonly ruleNames = new Map<string, XmlElement>();
   private readonly maxBytes: number;
   private readonly now: Date | null;
+  private doc: XmlDocument | null = null;
 
   constructor(text: string, file: string, maxBytes: number, now: Date | null) {
     this.maxBytes = maxBytes;
     this.now = now;
-    this.text = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+    this.text = text;
     this.file = file;
-    this.lineStarts = [0];
-    for (let i = 0; i < this.text.length; i++) {
-      if (this.text.charCodeAt(i) === 10) this.lineStarts.push(i + 1);
-    }
   }
 
   read(): Catalog {
-    const root = this.parseXml();
-    this.checkShape(root);
-    return this.readCatalog(root);
-  }
-
-  // ---- XML to elements -------------------------------------------------------------------------
-
-  private parseXml(): XmlElement {
-    const bytes = Buffer.byteLength(this.text, 'utf8');
-    if (bytes > this.maxBytes) {
-      throw inputError(`${this.file}: ${bytes} bytes, over the limit of ${this.maxBytes} bytes for a catalog`);
-    }
-    const doctype = /<!DOCTYPE|<!ENTITY/i.exec(this.text);
-    if (doctype !== null) {
-      throw this.errorAt(doctype.index, 'a DOCTYPE or entity declaration is not allowed in a catalog (no DTD, no entity expansion)');
-    }
+    // A CDATA opener in any letter case is refused as such (parseXml would call a lower-case one not well-formed).
     const cdata = cdataIndex(this.text);
     if (cdata >= 0) {
-      throw this.errorAt(cdata, 'CDATA sections are not allowed; escape < and & as &lt; and &amp;');
+      const line = this.text.slice(0, cdata).split(/\r\n|\r|\n/).length;
+      throw inputError(`${this.file} line ${line}: CDATA sections are not allowed; escape < and & as &lt; and &amp;`);
     }
-    const valid = XMLValidator.validate(this.text, { allowBooleanAttributes: false });
-    if (valid !== true) {
-      throw inputError(`${this.file} line ${valid.err.line}: not well-formed XML: ${valid.err.msg}`);
-    }
-    const parser = new XMLParser({
-      ignoreAttributes: false,
-      attributeNamePrefix: '',
-      attributesGroupName: '@',
-      textNodeName: '#text',
-      alwaysCreateTextNode: true,
-      parseAttributeValue: false,
-      parseTagValue: false,
-      processEntities: false,
-      htmlEntities: false,
-      trimValues: false,
-      ignoreDeclaration: true,
-      ignorePiTags: true,
-      allowBooleanAttributes: false,
-      removeNSPrefix: false,
-      captureMetaData: true,
-      isArray: (name: string, _jpath: unknown, _isLeaf: boolean, isAttribute: boolean) => !isAttribute && REPEATABLE.has(name),
+    this.doc = parseXml(this.text, this.file, {
+      kind: 'catalog',
+      maxBytes: this.maxBytes,
+      allowCdata: false,
+      describe: (element, attr) => this.path(element, attr),
     });
-    let parsed: Record<string, unknown>;
-    try {
-      parsed = parser.parse(this.text) as Record<string, unknown>;
-    } catch (error) {
-      throw inputError(`${this.file}: not well-formed XML: ${(error as Error).message}`);
-    }
-    const roots = this.convertChildren(parsed, null);
-    if (roots.length !== 1 || roots[0] === undefined) {
-      throw inputError(`${this.file}: a catalog has exactly one root element <catalog>, found ${roots.length}`);
-    }
-    return roots[0];
-  }
-
-  /** Turns fast-xml-parser's object for one element into child elements in document order. */
-  private convertChildren(node: Record<string, unknown>, parent: XmlElement | null): XmlElement[] {
-    const children: XmlElement[] = [];
-    for (const [key, value] of Object.entries(node)) {
-      if (key === '@' || key === '#text') continue;
-      const items = Array.isArray(value) ? value : [value];
-      for (const item of items) children.push(this.convertElement(key, item, parent));
-    }
-    return children.sort((a, b) => a.start - b.start);
-  }
-
-  private convertElement(tag: string, value: unknown, parent: XmlElement | null): XmlElement {
-    const node = (typeof value === 'object' && value !== null ? value : { '#text': String(value) }) as Record<string | symbol, unknown>;
-    const meta = node[XMLParser.getMetaDataSymbol() as symbol] as { startIndex?: number; endIndex?: number } | undefined;
-    const start = meta?.startIndex ?? parent?.start ?? 0;
-    const element: XmlElement = {
-      tag,
-      attrs: new Map(),
-      children: [],
-      text: '',
-      start,
-      end: meta?.endIndex ?? start,
-      parent,
-    };
-    const rawText = node['#text'];
-    element.text = typeof rawText === 'string' ? rawText : '';
-    const rawAttrs = node['@'];
-    if (typeof rawAttrs === 'object' && rawAttrs !== null) {
-      for (const [name, attrValue] of Object.entries(rawAttrs as Record<string, unknown>)) {
-        element.attrs.set(name, String(attrValue));
-      }
-    }
-    element.children = this.convertChildren(node as Record<string, unknown>, element);
-    return element;
+    this.checkShape(this.doc.root);
+    return this.readCatalog(this.doc.root);
   }
 
   // ---- structure ------------------------------------------------------------------------------
 
   /** Checks every element against SCHEMA: known names, known and required attributes, counts, text. */
   private checkShape(element: XmlElement): void {
-    if (element.parent === null && element.tag !== 'catalog') {
-      throw this.fail(element, `the root element must be <catalog>, not <${element.tag}>`);
+    if (element.parent === null && element.name !== 'catalog') {
+      throw this.fail(element, `the root element must be <catalog>, not <${element.name}>`);
     }
-    const spec = SCHEMA[element.tag];
-    if (spec === undefined) throw this.fail(element, `unknown element <${element.tag}>`);
-    for (const [name, raw] of element.attrs) {
+    const spec = SCHEMA[element.name];
+    if (spec === undefined) throw this.fail(element, `unknown element <${element.name}>`);
+    for (const name of Object.keys(element.attributes)) {
       if (!(name in spec.attrs)) {
         const allowed = Object.keys(spec.attrs);
         throw this.fail(element, `unknown attribute ${name}${allowed.length > 0 ? ` (allowed: ${allowed.join(', ')})` : ' (this element takes none)'}`, name);
       }
-      if (raw.includes('<')) throw this.fail(element, `attribute ${name}: "<" must be written &lt;`, name);
-      element.attrs.set(name, this.decode(raw, element, name));
     }
     for (const [name, required] of Object.entries(spec.attrs)) {
-      if (required && !element.attrs.has(name)) throw this.fail(element, `missing attribute ${name}`);
+      if (required && !Object.hasOwn(element.attributes, name)) throw this.fail(element, `missing attribute ${name}`);
     }
-    const text = this.decode(element.text, element, null);
-    if (spec.text === 'none' && text.trim() !== '') {
-      throw this.fail(element, `text is not allowed in <${element.tag}> ("${shorten(text.trim())}")`);
+    if (spec.text === 'none' && element.text.trim() !== '') {
+      throw this.fail(element, `text is not allowed in <${element.name}> ("${shorten(element.text.trim())}")`);
     }
-    element.text = spec.text === 'required' ? text.replace(/\s+/g, ' ').trim() : '';
-    if (spec.text === 'required' && element.text === '') throw this.fail(element, `<${element.tag}> must not be empty`);
+    if (spec.text === 'required' && textOf(element) === '') throw this.fail(element, `<${element.name}> must not be empty`);
     const counts = new Map<string, number>();
     for (const child of element.children) {
-      if (!(child.tag in spec.children)) {
+      if (!(child.name in spec.children)) {
         const allowed = Object.keys(spec.children);
-        const vocabulary = element.tag === 'actions' ? '; the action vocabulary is closed and nothing else can be expressed' : '';
+        const vocabulary = element.name === 'actions' ? '; the action vocabulary is closed and nothing else can be expressed' : '';
         throw this.fail(
           child,
-          `unknown element <${child.tag}> in <${element.tag}>${allowed.length > 0 ? ` (allowed: ${allowed.join(', ')})` : ' (it takes no child elements)'}${vocabulary}`,
+          `unknown element <${child.name}> in <${element.name}>${allowed.length > 0 ? ` (allowed: ${allowed.join(', ')})` : ' (it takes no child elements)'}${vocabulary}`,
         );
       }
-      counts.set(child.tag, (counts.get(child.tag) ?? 0) + 1);
+      counts.set(child.name, (counts.get(child.name) ?? 0) + 1);
     }
     for (const [name, card] of Object.entries(spec.children)) {
       const count = counts.get(name) ?? 0;
       if ((card === 'one' || card === 'some') && count === 0) throw this.fail(element, `missing element <${name}>`);
       if ((card === 'one' || card === 'optional') && count > 1) {
-        const second = element.children.filter((c) => c.tag === name)[1] ?? element;
-        throw this.fail(second, `<${name}> may appear only once in <${element.tag}>`);
+        const second = element.children.filter((c) => c.name === name)[1] ?? element;
+        throw this.fail(second, `<${name}> may appear only once in <${element.name}>`);
       }
     }
     for (const child of element.children) this.checkShape(child);
-  }
-
-  /** Decodes the five XML entities and character references; anything else is an error (no entity expansion). */
-  private decode(raw: string, element: XmlElement, attr: string | null): string {
-    return raw.replace(/&([^;&\s]{0,12});?/g, (whole: string, name: string) => {
-      if (!whole.endsWith(';')) throw this.fail(element, `${attr === null ? 'text' : `attribute ${attr}`}: a bare "&" must be written &amp;`, attr ?? undefined);
-      switch (name) {
-        case 'amp':
-          return '&';
-        case 'lt':
-          return '<';
-        case 'gt':
-          return '>';
-        case 'quot':
-          return '"';
-        case 'apos':
-          return "'";
-        default: {
-          const code = /^#x([0-9a-fA-F]{1,6})$/.exec(name)?.[1] ?? null;
-          const dec = /^#([0-9]{1,7})$/.exec(name)?.[1] ?? null;
-          const point = code !== null ? parseInt(code, 16) : dec !== null ? parseInt(dec, 10) : null;
-          if (point === null || point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff) || point === 0) {
-            throw this.fail(element, `${attr === null ? 'text' : `attribute ${attr}`}: unknown entity &${name}; (only &amp; &lt; &gt; &quot; &apos; and character references)`, attr ?? undefined);
-          }
-          return String.fromCodePoint(point);
-        }
-      }
-    });
   }
 
   // ---- typed records --------------------------------------------------------------------------
@@ -419,7 +288,7 @@ class CatalogReader {
       const mitigation = this.readMitigation(element);
       const key = mitigation.id.toLowerCase();
       const first = ids.get(key);
-      if (first !== undefined) throw this.fail(element, `duplicate id "${mitigation.id}" (first at line ${this.lineOf(first.start)})`, 'id');
+      if (first !== undefined) throw this.fail(element, `duplicate id "${mitigation.id}" (first at line ${this.lineOf(first)})`, 'id');
       ids.set(key, element);
       mitigations.push(mitigation);
     }
@@ -434,19 +303,19 @@ class CatalogReader {
     const severity = this.oneOf(element, 'severity', SEVERITIES);
     const cves: string[] = [];
     for (const cve of this.childrenNamed(element, 'cve')) {
-      if (!/^CVE-\d{4}-\d{4,}$/.test(cve.text)) throw this.fail(cve, `"${cve.text}" is not a CVE number like CVE-2022-41040`);
-      if (cves.includes(cve.text)) throw this.fail(cve, `${cve.text} is listed twice`);
-      cves.push(cve.text);
+      if (!/^CVE-\d{4}-\d{4,}$/.test(textOf(cve))) throw this.fail(cve, `"${textOf(cve)}" is not a CVE number like CVE-2022-41040`);
+      if (cves.includes(textOf(cve))) throw this.fail(cve, `${textOf(cve)} is listed twice`);
+      cves.push(textOf(cve));
     }
     const references = this.childrenNamed(element, 'reference').map((ref) => {
       let url: URL;
       try {
-        url = new URL(ref.text);
+        url = new URL(textOf(ref));
       } catch {
-        throw this.fail(ref, `"${ref.text}" is not a URL`);
+        throw this.fail(ref, `"${textOf(ref)}" is not a URL`);
       }
-      if (url.protocol !== 'https:') throw this.fail(ref, `"${ref.text}" is not an https URL`);
-      return ref.text;
+      if (url.protocol !== 'https:') throw this.fail(ref, `"${textOf(ref)}" is not an https URL`);
+      return textOf(ref);
     });
     const appliesTo = this.child(element, 'appliesTo');
     const products = this.productList(appliesTo, 'products', true);
@@ -455,27 +324,27 @@ class CatalogReader {
     const notApplicable = this.childrenNamed(element, 'notApplicable').map((na) => {
       const product = this.product(na, 'product');
       if (products.includes(product)) throw this.fail(na, `product ${product} is in <appliesTo products>: a product is either applicable or not`, 'product');
-      return { product, reason: na.text };
+      return { product, reason: textOf(na) };
     });
     const patchOnly = this.childrenNamed(element, 'patchOnly').map((po) => {
-      const product = po.attrs.has('product') ? this.product(po, 'product') : null;
+      const product = Object.hasOwn(po.attributes, 'product') ? this.product(po, 'product') : null;
       if (product !== null && !products.includes(product)) throw this.fail(po, `product ${product} is not in <appliesTo products>`, 'product');
-      return { product, reason: po.text };
+      return { product, reason: textOf(po) };
     });
     const fix = this.readFix(element, products);
     const actions = this.readActions(element, products, roles);
     const probes = this.readProbes(element, actions);
     return {
       id,
-      title: this.child(element, 'title').text,
+      title: textOf(this.child(element, 'title')),
       cves,
       severity,
-      description: this.child(element, 'description').text,
+      description: textOf(this.child(element, 'description')),
       references,
       products,
       roles,
-      breaks: breaksElement === null ? null : breaksElement.text,
-      sideEffects: this.childrenNamed(element, 'sideEffect').map((s) => s.text),
+      breaks: breaksElement === null ? null : textOf(breaksElement),
+      sideEffects: this.childrenNamed(element, 'sideEffect').map((s) => textOf(s)),
       notApplicable,
       patchOnly,
       fix,
@@ -585,7 +454,7 @@ class CatalogReader {
       const fileVersionPrefix = this.threeParts(windows, 'fileVersion');
       const notAffected = this.bool(windows, 'notAffected', false);
       let fixed: string | null = null;
-      if (windows.attrs.has('fixed')) {
+      if (Object.hasOwn(windows.attributes, 'fixed')) {
         if (notAffected) throw this.fail(windows, 'a Windows version is either fixed from a file version or notAffected, not both', 'fixed');
         fixed = formatBuild(this.build(windows, 'fixed'));
         if (!fixed.startsWith(`${fileVersionPrefix}.`)) throw this.fail(windows, `fixed ${fixed} does not start with fileVersion ${fileVersionPrefix}`, 'fixed');
@@ -603,7 +472,7 @@ class CatalogReader {
     if (container === null) return [];
     if (container.children.length === 0) throw this.fail(container, '<actions> is empty: leave it out when only the update helps');
     return container.children.map((child): Action => {
-      switch (child.tag) {
+      switch (child.name) {
         case 'inbound-rule':
           return this.readInboundRule(child);
         case 'outbound-rule':
@@ -636,7 +505,7 @@ class CatalogReader {
           return { kind: 'remove-global-module', name };
         }
         default:
-          throw this.fail(child, `unknown action <${child.tag}>`);
+          throw this.fail(child, `unknown action <${child.name}>`);
       }
     });
   }
@@ -652,7 +521,7 @@ class CatalogReader {
     const type = this.attr(actionElement, 'type');
     const statusAttrs = ['statusCode', 'statusReason', 'statusDescription'];
     if (type === 'AbortRequest') {
-      const extra = statusAttrs.find((a) => actionElement.attrs.has(a));
+      const extra = statusAttrs.find((a) => Object.hasOwn(actionElement.attributes, a));
       if (extra !== undefined) throw this.fail(actionElement, `${extra} belongs to CustomResponse, not AbortRequest`, extra);
       return { kind: 'inbound-rule', location, name, matchUrl, logicalGrouping, conditions, action: { type: 'AbortRequest' }, stopProcessing };
     }
@@ -697,7 +566,7 @@ class CatalogReader {
       logicalGrouping: this.oneOf(preconditionElement, 'logicalGrouping', GROUPINGS, 'MatchAll'),
       conditions: this.childrenNamed(preconditionElement, 'condition').map((c) => this.readCondition(c)),
     };
-    const recognisePrefixes = this.childrenNamed(element, 'recognisePrefix').map((p) => p.text);
+    const recognisePrefixes = this.childrenNamed(element, 'recognisePrefix').map((p) => textOf(p));
     return { kind: 'outbound-rule', location, name, serverVariable, pattern, value, precondition, recognisePrefixes };
   }
 
@@ -736,9 +605,9 @@ class CatalogReader {
     if (!url.startsWith('/') || /[\s\x00-\x1f\x7f#]/.test(url)) {
       throw this.fail(element, `url "${url}" must be a path and query as sent on the wire: starting with /, no spaces, control characters or #`, 'url');
     }
-    const method = element.attrs.get('method') ?? 'GET';
+    const method = attributeOf(element, 'method') ?? 'GET';
     if (!/^[A-Z]{1,16}$/.test(method)) throw this.fail(element, `method "${method}" is not an HTTP method`, 'method');
-    const site = element.attrs.get('site') ?? 'Default Web Site';
+    const site = attributeOf(element, 'site') ?? 'Default Web Site';
     if (!/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/.test(site)) throw this.fail(element, `site "${site}" is not an IIS site name`, 'site');
     const headers = this.headers(element);
     const responseElement = this.optionalChild(element, 'response');
@@ -770,13 +639,13 @@ class CatalogReader {
   // ---- attribute helpers ----------------------------------------------------------------------
 
   private attr(element: XmlElement, name: string): string {
-    const value = element.attrs.get(name);
+    const value = attributeOf(element, name);
     if (value === undefined) throw this.fail(element, `missing attribute ${name}`);
     return value;
   }
 
   private oneOf<T extends string>(element: XmlElement, name: string, allowed: readonly T[], fallback?: T): T {
-    const value = element.attrs.get(name);
+    const value = attributeOf(element, name);
     if (value === undefined && fallback !== undefined) return fallback;
     const found = allowed.find((a) => a === value);
     if (found === undefined) throw this.fail(element, `${name} "${value ?? ''}" is not one of ${allowed.join(', ')}`, name);
@@ -784,7 +653,7 @@ class CatalogReader {
   }
 
   private bool(element: XmlElement, name: string, fallback: boolean): boolean {
-    const value = element.attrs.get(name);
+    const value = attributeOf(element, name);
     if (value === undefined) return fallback;
     if (value === 'true') return true;
     if (value === 'false') return false;
@@ -825,7 +694,7 @@ class CatalogReader {
   }
 
   private list<T extends string>(element: XmlElement, name: string, allowed: readonly T[], required: boolean): T[] {
-    const value = element.attrs.get(name);
+    const value = attributeOf(element, name);
     if (value === undefined) return [];
     const words = value.split(/\s+/).filter((w) => w !== '');
     if (required && words.length === 0) throw this.fail(element, `${name} is empty`, name);
@@ -867,7 +736,7 @@ class CatalogReader {
     const key = value.toLowerCase();
     const first = this.ruleNames.get(key);
     if (first !== undefined && first !== element) {
-      throw this.fail(element, `${name} "${value}" is already used at line ${this.lineOf(first.start)}: a duplicate rule name is an HTTP 500.19 for the whole site`, name);
+      throw this.fail(element, `${name} "${value}" is already used at line ${this.lineOf(first)}: a duplicate rule name is an HTTP 500.19 for the whole site`, name);
     }
     this.ruleNames.set(key, element);
     return value;
@@ -882,45 +751,29 @@ class CatalogReader {
   // ---- navigation -----------------------------------------------------------------------------
 
   private childrenNamed(element: XmlElement, tag: string): XmlElement[] {
-    return element.children.filter((c) => c.tag === tag);
+    return element.children.filter((c) => c.name === tag);
   }
 
   private child(element: XmlElement, tag: string): XmlElement {
-    const found = element.children.find((c) => c.tag === tag);
+    const found = element.children.find((c) => c.name === tag);
     if (found === undefined) throw this.fail(element, `missing element <${tag}>`);
     return found;
   }
 
   private optionalChild(element: XmlElement, tag: string): XmlElement | null {
-    return element.children.find((c) => c.tag === tag) ?? null;
+    return element.children.find((c) => c.name === tag) ?? null;
   }
 
   // ---- errors ---------------------------------------------------------------------------------
 
-  private lineOf(index: number): number {
-    let low = 0;
-    let high = this.lineStarts.length - 1;
-    while (low < high) {
-      const mid = (low + high + 1) >> 1;
-      if ((this.lineStarts[mid] ?? 0) <= index) low = mid;
-      else high = mid - 1;
-    }
-    return low + 1;
-  }
-
-  private errorAt(index: number, reason: string): Error {
-    return inputError(`${this.file} line ${this.lineOf(index)}: ${reason}`);
+  private lineOf(element: XmlElement): number {
+    return this.doc === null ? element.line : lineAt(this.doc, element.start);
   }
 
   /** An inputError at the element (or its attribute's line) with the element path. */
   private fail(element: XmlElement, reason: string, attr?: string): Error {
-    let index = element.start;
-    if (attr !== undefined && element.attrs.has(attr)) {
-      const source = this.text.slice(element.start, Math.max(element.end, element.start + 1));
-      const match = new RegExp(`\\s${attr}\\s*=`).exec(source);
-      if (match !== null) index = element.start + match.index + 1;
-    }
-    return inputError(`${this.file} line ${this.lineOf(index)}: ${this.path(element, attr)}: ${reason}`);
+    const line = this.doc !== null && attr !== undefined ? attributeLine(this.doc, element, attr) : element.line;
+    return inputError(`${this.file} line ${line}: ${this.path(element, attr)}: ${reason}`);
   }
 
   private path(element: XmlElement, attr: string | undefined): string {
@@ -933,10 +786,20 @@ class CatalogReader {
   }
 
   private segment(element: XmlElement, attr: string | undefined): string {
-    const name = attr !== undefined && element.attrs.has(attr) ? attr : KEY_ATTRIBUTE[element.tag];
-    const value = name === undefined ? undefined : element.attrs.get(name);
-    return value === undefined ? `<${element.tag}>` : `<${element.tag} ${name}="${shorten(value)}">`;
+    const name = attr !== undefined && Object.hasOwn(element.attributes, attr) ? attr : KEY_ATTRIBUTE[element.name];
+    const value = name === undefined ? undefined : attributeOf(element, name);
+    return value === undefined ? `<${element.name}>` : `<${element.name} ${name}="${shorten(value)}">`;
   }
+}
+
+/** An attribute's decoded value, undefined when the element does not carry it. */
+function attributeOf(element: XmlElement, name: string): string | undefined {
+  return Object.hasOwn(element.attributes, name) ? element.attributes[name] : undefined;
+}
+
+/** An element's text with whitespace runs collapsed and the ends trimmed, as text-only elements are read. */
+function textOf(element: XmlElement): string {
+  return element.text.replace(/\s+/g, ' ').trim();
 }
 
 function shorten(text: string): string {

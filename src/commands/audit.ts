@@ -1,132 +1,52 @@
 /** `exmit audit`: dry run: what this server needs, has, or no longer needs. */
 import { Command } from 'commander';
-import type { RunContext } from '../cli.ts';
+import type { RunContext } from '../context.ts';
 import { addCatalogTrustOptions, addCommonOptions, engineOptions, readCatalogTrustOptions, readCommonOptions, type CatalogTrustOptions, type CommonOptions } from '../options.ts';
-import { createUi, type Ui } from '../ui.ts';
-import { withLazyEngine } from '../powershell/door.ts';
-import { windowsHostFor } from '../powershell/windows-host.ts';
-import { readIis, readServer } from '../server.ts';
-import { resolveCatalog, type ResolvedCatalog } from '../catalog/source.ts';
-import { auditServer, EXPOSED, type AuditEntry, type Status } from '../audit/plan.ts';
-import { createIisJudge } from '../audit/iis-judge.ts';
-import { readBlocked } from '../audit/blocked.ts';
-import { catalogHeader } from './catalog.ts';
-import { printJson, printText } from '../output.ts';
+import type { Ui } from '../ui.ts';
+import type { AuditReport } from '../audit/report.ts';
 import { ExitCode } from '../errors.ts';
-import type { DetectResult } from '../exchange/detect.ts';
-import { entriesOfProduct, latestForCu } from '../exchange/build-table.ts';
-import type { Catalog } from '../catalog/types.ts';
 
-/** The result of an audit, as `audit --json` prints it. */
-export interface AuditReport {
-  server: DetectResult;
-  catalog: ReturnType<typeof catalogHeader>;
-  mitigations: AuditEntry[];
-  exposed: boolean;
-  advice: string[];
-  warnings: string[];
-}
+export type { AuditReport } from '../audit/report.ts';
 
 /** The `audit` command. */
 export function auditCommand(context: RunContext): Command {
   return addCatalogTrustOptions(addCommonOptions(new Command('audit').description('dry run: what this server needs, has, or no longer needs'))).action(async (raw) => {
     const options = readCommonOptions(raw);
     const trust = readCatalogTrustOptions(raw);
-    const ui = createUi(options);
-    const report = await runAudit(options, trust, ui);
-    for (const warning of report.warnings) ui.say(ui.warn(`warning: ${warning}`));
-    if (options.json) printJson(report);
-    else printText(renderAudit(report, ui));
+    const [{ createUi }, { printJson, printText }, { renderAudit }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('../audit/report.ts')]);
+    const ui = createUi(options, context.output);
+    const report = await runAudit(context, options, trust, ui);
+    for (const warning of report.warnings) ui.say(ui.err.warn(`warning: ${warning}`));
+    if (options.json) printJson(report, context.output);
+    else printText(renderAudit(report, ui), context.output);
     context.exitCode = report.exposed ? ExitCode.exposed : ExitCode.ok;
   });
 }
 
-/** Reads the catalog and the server (one engine for the run) and plans every mitigation. */
-export async function runAudit(options: CommonOptions, trust: CatalogTrustOptions, ui: Ui): Promise<AuditReport> {
-  return withLazyEngine(engineOptions(options, ui), async (engine) => {
-    const resolved: ResolvedCatalog = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned, windows: windowsHostFor(engine) });
-    const blocked = readBlocked(options.stateDir);
-    const { reading, iis } = await ui.spin('Reading the server', async () => {
-      const reading = await readServer(engine.get(), options.target);
-      const iis = await readIis(engine.get(), options.target, reading, probePaths(resolved.catalog));
+/**
+ * Reads the catalog and the server (one engine for the run) and plans every mitigation. The engine
+ * starts first, so PowerShell's start overlaps loading and checking the catalog.
+ */
+export async function runAudit(context: Pick<RunContext, 'startEngine'>, options: CommonOptions, trust: CatalogTrustOptions, ui: Ui): Promise<AuditReport> {
+  const { withEngine } = await import('../powershell/door.ts');
+  return withEngine(() => context.startEngine(engineOptions(options, ui)), async (engine) => {
+    const [{ resolveCatalog }, { windowsHostFor }, { readCheckedConfig, blockedIds }, { resolveStateDir }, server, report] = await Promise.all([
+      import('../catalog/source.ts'),
+      import('../powershell/windows-host.ts'),
+      import('../state/config.ts'),
+      import('../state/paths.ts'),
+      import('../server.ts'),
+      import('../audit/report.ts'),
+    ]);
+    const windows = windowsHostFor({ get: () => engine });
+    const resolved = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned, windows });
+    const blocked = blockedIds(await readCheckedConfig(resolveStateDir(options.stateDir), windows));
+    const { reading, iis } = await ui.spin('Reading the server', async (status) => {
+      const reading = await server.readServer(engine, options.target, server.servicesWanted(resolved.catalog));
+      status('the IIS configuration');
+      const iis = await server.readIis(engine, options.target, reading, report.probePaths(resolved.catalog));
       return { reading, iis };
     });
-    return planAudit(options, resolved, blocked, reading, iis);
+    return report.planAudit(options.target, resolved, blocked, reading, iis);
   });
-}
-
-function planAudit(options: CommonOptions, resolved: ResolvedCatalog, blocked: Set<string>, reading: Awaited<ReturnType<typeof readServer>>, iis: Awaited<ReturnType<typeof readIis>>): AuditReport {
-  const judge = iis === null ? null : createIisJudge(iis);
-  const mitigations = auditServer(resolved.catalog, {
-    server: reading.server,
-    facts: reading.facts,
-    iis: judge,
-    iisMissing: iis === null ? 'this server has no IIS roles' : null,
-    blocked,
-  });
-  const exposed = mitigations.some((m) => EXPOSED.has(m.status));
-  const warnings = [...resolved.warnings];
-  if (options.target.kind === 'image' && reading.facts.missing.length > 0) {
-    warnings.push(`the image has no ${reading.facts.missing.join(', ')}: statuses that depend on them err on the side of caution`);
-  }
-  return { server: reading.server, catalog: catalogHeader(resolved), mitigations, exposed, advice: advise(reading.server, mitigations), warnings };
-}
-
-/** Every site path that a probe of the catalog targets. */
-export function probePaths(catalog: Catalog): { site: string; url: string }[] {
-  return catalog.mitigations.flatMap((m) => m.probes.map((p) => ({ site: p.site, url: p.url })));
-}
-
-/** What to do next, in words: the update to install and the reminder that mitigating is not remediating. */
-export function advise(server: DetectResult, entries: AuditEntry[]): string[] {
-  const vulnerable = entries.filter((e) => EXPOSED.has(e.status) || e.status === 'mitigated');
-  const advice: string[] = [];
-  if (vulnerable.length > 0) {
-    const noUpdate = vulnerable.filter((e) => e.fixedBy === null && e.id !== 'tokencache-module');
-    const windowsOnly = vulnerable.some((e) => e.id === 'tokencache-module');
-    if (noUpdate.length > 0) {
-      const newest = [...entriesOfProduct(server.productKey)].reverse().find((e) => e.update === null);
-      advice.push(`${server.name} has no update that fixes ${noUpdate.map((e) => e.id).join(', ')}: move to a supported CU${newest !== undefined ? ` (the newest is ${newest.name}, ${newest.build})` : ''} and its latest security update.`);
-    } else if (vulnerable.some((e) => e.fixedBy !== null)) {
-      const latest = server.cu !== null ? latestForCu(server.productKey, server.cu) : null;
-      advice.push(`Install the latest security update for ${server.cu ?? 'this CU'}${latest !== null ? `: ${latest.name} (${latest.build})` : ''}.`);
-    }
-    if (windowsOnly) advice.push('Install the Windows security updates from October 2023 or later (IIS token cache, CVE-2023-21709/CVE-2023-36434).');
-  }
-  advice.push('Mitigating is not remediating: a server exposed before it was mitigated may already be compromised. Install the security update, then check for compromise (Microsoft\'s Test-ProxyLogon, MSERT, HealthChecker).');
-  return advice;
-}
-
-const STATUS_ORDER: Status[] = ['needed', 'partial', 'outdated', 'patch-only', 'mitigated', 'blocked', 'fixed', 'not-applicable'];
-
-function colourStatus(status: Status, ui: Ui): string {
-  const text = status.padEnd(14);
-  if (status === 'needed' || status === 'partial' || status === 'outdated' || status === 'patch-only') return ui.bad(text);
-  if (status === 'mitigated' || status === 'blocked') return ui.warn(text);
-  if (status === 'fixed') return ui.ok(text);
-  return ui.dim(text);
-}
-
-/** The human rendering: a compact table, a one-line verdict, the update to install, the reminder. */
-export function renderAudit(report: AuditReport, ui: Ui): string {
-  const s = report.server;
-  const lines = [
-    `${ui.strong(s.name)} (${s.build}${s.suLevelKnown ? '' : ', SU level unknown'}), ${s.roles.join(', ')}`,
-    ui.dim(`catalog ${report.catalog.serial} (${report.catalog.source})`),
-    '',
-  ];
-  const idWidth = Math.max(...report.mitigations.map((m) => m.id.length));
-  const sorted = [...report.mitigations].sort((a, b) => STATUS_ORDER.indexOf(a.status) - STATUS_ORDER.indexOf(b.status));
-  for (const m of sorted) {
-    lines.push(`  ${colourStatus(m.status, ui)} ${ui.strong(m.id.padEnd(idWidth))}  ${m.cves.join(', ')}`);
-    lines.push(`  ${' '.repeat(14)} ${ui.dim(m.reason)}`);
-    if (m.breaks !== null && (m.status === 'needed' || m.status === 'partial')) lines.push(`  ${' '.repeat(14)} ${ui.warn(`applying it stops: ${m.breaks}`)}`);
-  }
-  lines.push('');
-  const counts = new Map<Status, number>();
-  for (const m of report.mitigations) counts.set(m.status, (counts.get(m.status) ?? 0) + 1);
-  const summary = STATUS_ORDER.filter((st) => counts.has(st)).map((st) => `${counts.get(st)} ${st}`).join(', ');
-  lines.push(report.exposed ? ui.bad(`EXPOSED: ${summary}`) : ui.ok(`Not exposed to anything in the catalog: ${summary}`));
-  for (const a of report.advice) lines.push(a);
-  return lines.join('\n');
 }

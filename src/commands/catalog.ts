@@ -1,16 +1,15 @@
-/** `exmit catalog list | show ID`: the catalog's mitigations. */
+/** `exmit catalog list | show ID`, and the group that holds verify, update, keygen and sign. */
 import { Command } from 'commander';
-import type { RunContext } from '../cli.ts';
+import type { RunContext } from '../context.ts';
 import { addCatalogTrustOptions, addCommonOptions, engineOptions, readCatalogTrustOptions, readCommonOptions, type CatalogTrustOptions, type CommonOptions } from '../options.ts';
-import { withLazyEngine } from '../powershell/door.ts';
-import { windowsHostFor } from '../powershell/windows-host.ts';
-import { createUi, type Ui } from '../ui.ts';
-import { resolveCatalog, type ResolvedCatalog } from '../catalog/source.ts';
-import { findMitigation } from '../catalog/parse.ts';
+import type { Ui } from '../ui.ts';
+import type { ResolvedCatalog } from '../catalog/source.ts';
 import type { Mitigation } from '../catalog/types.ts';
-import { printJson, printText } from '../output.ts';
 import { usageError } from '../errors.ts';
-import { trustCommands } from './catalog-trust.ts';
+import { catalogVerifyCommand } from './catalog-verify.ts';
+import { catalogUpdateCommand } from './catalog-update.ts';
+import { catalogKeygenCommand } from './catalog-keygen.ts';
+import { catalogSignCommand } from './catalog-sign.ts';
 
 /** The `catalog` command group. */
 export function catalogCommand(context: RunContext): Command {
@@ -18,47 +17,48 @@ export function catalogCommand(context: RunContext): Command {
   const list = addCatalogTrustOptions(addCommonOptions(new Command('list').description('list the catalog\'s mitigations'), false)).action(async (raw) => {
     const options = readCommonOptions(raw);
     const trust = readCatalogTrustOptions(raw);
-    const ui = createUi(options);
-    const resolved = await resolveForRead(options, trust, ui);
+    const [{ createUi }, { printJson, printText, catalogHeader }] = await Promise.all([import('../ui.ts'), import('../output.ts')]);
+    const ui = createUi(options, context.output);
+    const resolved = await resolveForRead(context, options, trust, ui);
     for (const warning of resolved.warnings) ui.say(ui.warn(`warning: ${warning}`));
     if (options.json) {
-      printJson({ catalog: catalogHeader(resolved), mitigations: resolved.catalog.mitigations });
+      printJson({ catalog: catalogHeader(resolved), mitigations: resolved.catalog.mitigations }, context.output);
     } else {
-      printText(renderList(resolved, ui));
+      printText(renderList(resolved, ui), context.output);
     }
     context.exitCode = 0;
   });
   const show = addCatalogTrustOptions(addCommonOptions(new Command('show').description('show one mitigation (by id or CVE)').argument('<id>', 'mitigation id or CVE number'), false)).action(async (id: string, raw) => {
     const options = readCommonOptions(raw);
     const trust = readCatalogTrustOptions(raw);
-    const ui = createUi(options);
-    const resolved = await resolveForRead(options, trust, ui);
+    const [{ createUi }, { printJson, printText, catalogHeader }, { findMitigation }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('../catalog/parse.ts')]);
+    const ui = createUi(options, context.output);
+    const resolved = await resolveForRead(context, options, trust, ui);
     for (const warning of resolved.warnings) ui.say(ui.warn(`warning: ${warning}`));
     const found = findMitigation(resolved.catalog, id);
     if (found.length === 0) throw usageError(`unknown mitigation id "${id}"`, 'Run "exmit catalog list" to see the ids.');
     if (options.json) {
-      printJson({ catalog: catalogHeader(resolved), mitigations: found });
+      printJson({ catalog: catalogHeader(resolved), mitigations: found }, context.output);
     } else {
-      printText(found.map((m) => renderOne(m, ui)).join('\n'));
+      printText(found.map((m) => renderOne(m, ui)).join('\n'), context.output);
     }
     context.exitCode = 0;
   });
   catalog.addCommand(list);
   catalog.addCommand(show);
-  for (const command of trustCommands(context)) catalog.addCommand(command);
+  catalog.addCommand(catalogVerifyCommand(context));
+  catalog.addCommand(catalogUpdateCommand(context));
+  catalog.addCommand(catalogKeygenCommand(context));
+  catalog.addCommand(catalogSignCommand(context));
   return catalog;
 }
 
-/** The catalog for a read-only command; on Windows the engine checks the state folder first. */
-function resolveForRead(options: CommonOptions, trust: CatalogTrustOptions, ui: Ui): Promise<ResolvedCatalog> {
-  return withLazyEngine(engineOptions(options, ui), (engine) =>
+/** The catalog for a read-only command; on Windows the engine (started only there) checks the state folder first. */
+async function resolveForRead(context: RunContext, options: CommonOptions, trust: CatalogTrustOptions, ui: Ui): Promise<ResolvedCatalog> {
+  const [{ withLazyEngine }, { windowsHostFor }, { resolveCatalog }] = await Promise.all([import('../powershell/door.ts'), import('../powershell/windows-host.ts'), import('../catalog/source.ts')]);
+  return withLazyEngine(() => context.startEngine(engineOptions(options, ui)), (engine) =>
     resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned, windows: windowsHostFor(engine) }),
   );
-}
-
-/** The `catalog` object of JSON outputs: where it came from and which serial. */
-export function catalogHeader(resolved: ResolvedCatalog): { source: string; serial: number; published: string; expires: string; location: string } {
-  return { source: resolved.source, serial: resolved.catalog.serial, published: resolved.catalog.published, expires: resolved.catalog.expires, location: resolved.location };
 }
 
 function renderList(resolved: ResolvedCatalog, ui: Ui): string {

@@ -1,12 +1,8 @@
 /** `exmit collect --out DIR`: save a server image of this server for offline audits. */
 import path from 'node:path';
 import { Command } from 'commander';
-import type { RunContext } from '../cli.ts';
+import type { RunContext } from '../context.ts';
 import { addCommonOptions, engineOptions, readCommonOptions, type RawCommon } from '../options.ts';
-import { createUi } from '../ui.ts';
-import { withEngine } from '../powershell/door.ts';
-import { checkPreflight, type Preflight } from '../server.ts';
-import { printJson, printText } from '../output.ts';
 import { usageError } from '../errors.ts';
 
 /** The `collect` command. */
@@ -15,16 +11,16 @@ export function collectCommand(context: RunContext): Command {
     const options = readCommonOptions(raw);
     if (options.target.kind !== 'local') throw usageError('collect reads the live server: --target must be local');
     const out = path.resolve(raw.out);
-    const ui = createUi(options);
-    const result = await ui.spin('Collecting the server image', () =>
-      withEngine(engineOptions(options, ui), async (engine) => {
-        const preflight = await engine.request<Preflight>('preflight', { target: options.target });
-        checkPreflight(preflight, options.target);
-        return engine.request<{ written: string[] }>('collect', { target: options.target, out });
+    const [{ createUi }, { printJson, printText }, { withEngine }, { checkPreflight }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('../powershell/door.ts'), import('../server.ts')]);
+    const ui = createUi(options, context.output);
+    const result = await ui.spin('Collecting the server image', (status) =>
+      withEngine(() => context.startEngine(engineOptions(options, ui)), async (engine) => {
+        checkPreflight(await engine.call('preflight', { target: options.target }), options.target);
+        return engine.call('collect', { target: options.target, out }, { onEvent: (event) => status(event.message) });
       }),
     );
-    if (options.json) printJson({ out, written: result.written });
-    else printText(`Wrote a server image to ${out} (${result.written.length} files).\nAudit it anywhere with: exmit audit --target image:${out}`);
+    if (options.json) printJson({ out, written: result.written }, context.output);
+    else printText(`Wrote a server image to ${out} (${result.written.length} files).\nAudit it anywhere with: exmit audit --target image:${out}`, context.output);
     context.exitCode = 0;
   });
 }

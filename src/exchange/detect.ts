@@ -7,6 +7,7 @@ import { ROLES } from '../catalog/types.ts';
 import { buildFromParts, formatBuild, parseBuild, parseBuildPart, sameCuLine } from './build.ts';
 import type { Build } from './build.ts';
 import { cuOf, findExact, isNewerThanTable, latestForCu, nearestEarlier, productOfBuild } from './build-table.ts';
+import { supportOf, type Support } from './support.ts';
 
 /** Product names as `detect` reports them, per product key. */
 export const PRODUCT_NAMES = {
@@ -46,13 +47,15 @@ export interface DetectResult {
   newerThanTable: boolean;
   /** The Exchange Emergency Mitigation Service: present is null when the service list could not be read. */
   eems: { present: boolean | null; status: string | null; startType: string | null };
+  /** Whether the server's CU still gets security updates (from the build list): anything but `current` makes audit exit 3. */
+  support: Support;
 }
 
 /** Where Exchange keeps its setup values, for messages. */
 const SETUP_KEY_PATH = 'HKLM:\\SOFTWARE\\Microsoft\\ExchangeServer\\v15\\Setup';
 
 /** The EEMS service's name. */
-const EEMS_SERVICE = 'MSExchangeMitigation';
+export const EEMS_SERVICE = 'MSExchangeMitigation';
 
 /** Registry key names (lower case) and the roles they show. */
 const ROLE_KEYS: ReadonlyMap<string, Role> = new Map([
@@ -103,6 +106,7 @@ export function detectServer(facts: ServerFacts): DetectResult {
     latestForCu: latest === null ? null : { name: latest.name, build: latest.build },
     newerThanTable: isNewerThanTable(build),
     eems: readEems(facts),
+    support: supportOf(productKey, cu, isNewerThanTable(build)),
   };
 }
 

@@ -1,39 +1,25 @@
 /**
  * The one door to PowerShell: the only module that starts a process. It starts the engine once per
- * run and talks to it in JSON lines; every way the child can fail becomes one ExmitError.
+ * run and talks to it in JSON lines (src/powershell/protocol.ts); every way the child can fail
+ * becomes one ExmitError with its kind. A normal run ends with the engine exiting 0 by itself.
  */
 import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa, type ResultPromise } from 'execa';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { ExitCode, ExmitError, inputError } from '../errors.ts';
+import type { CallableOp, CallOptions, Engine, EngineOptions } from '../context.ts';
+import { engineError, errorKindOf } from './errors.ts';
+import { timeoutFromEnv } from './timeout.ts';
+import { eventCheck, OPERATIONS, ShapeError, type EngineEvent, type OpName, type Requests, type Results } from './protocol.ts';
 
-/** How the engine is started. */
-export interface EngineOptions {
-  /** PowerShell executable; default: Windows PowerShell 5.1 by absolute path on Windows, `pwsh` elsewhere. */
-  powershell?: string | undefined;
-  /** Milliseconds one request may take before the engine is killed. */
-  timeoutMs?: number | undefined;
-  /** Extra arguments after -File script (tests inject faults through fake engines). */
-  scriptPath?: string | undefined;
-  /** Called with each stderr line the engine writes (for --verbose). */
-  onStderr?: ((line: string) => void) | undefined;
-}
+export type { EngineOptions } from '../context.ts';
+export type { EngineTarget } from './protocol.ts';
+export { timeoutFromEnv } from './timeout.ts';
 
-/** Where a request is aimed: the live server or a server image folder. */
-export type EngineTarget = { kind: 'local' } | { kind: 'image'; path: string };
-
-/** The engine's error answer. */
-interface EngineErrorAnswer {
-  kind: string;
-  message: string;
-  file: string | null;
-}
-
-type Answer = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: EngineErrorAnswer };
-
-const DEFAULT_TIMEOUT_MS = 120_000;
+/** How long close() waits for the engine to answer exit and then to end, before it kills it. */
+export const CLOSE_GRACE_MS = 5_000;
 
 /** The engine script shipped with the package, found from this module (works from src/ and dist/). */
 export function engineScriptPath(): string {
@@ -73,131 +59,229 @@ export function powerShellArguments(script: string): string[] {
   return ['-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File', script];
 }
 
+/** How the engine process ended, as the door saw it. */
+export interface EngineExit {
+  exitCode: number | undefined;
+  signal: string | undefined;
+  /** The door killed it (hung or misbehaved). */
+  killed: boolean;
+}
+
+interface Waiter {
+  op: OpName;
+  resolve(result: unknown): void;
+  reject(error: Error): void;
+  event(event: EngineEvent): void;
+}
+
 /** A running engine: one process for the whole run. */
-export class EngineSession {
-  private readonly child: ResultPromise;
+export class EngineSession implements Engine {
+  private readonly child: ChildProcessWithoutNullStreams;
   private readonly executable: string;
-  private readonly timeoutMs: number;
-  private readonly pending = new Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>();
+  private readonly timeoutOverride: number | undefined;
+  private readonly onEvent: ((event: EngineEvent) => void) | undefined;
+  private readonly closeGraceMs: number;
+  private readonly pending = new Map<number, Waiter>();
   private readonly stderrLines: string[] = [];
+  private readonly ended: Promise<void>;
   private nextId = 1;
   private exited: ExmitError | null = null;
-  private closing = false;
-  private abandoned = false;
+  private exitInfo: EngineExit | null = null;
+  private exitId: number | null = null;
+  private closing: Promise<void> | null = null;
+  private killed = false;
 
   /** Use startEngine(). */
-  constructor(child: ResultPromise, executable: string, timeoutMs: number, onStderr: ((line: string) => void) | undefined) {
+  constructor(child: ChildProcessWithoutNullStreams, executable: string, options: EngineOptions) {
     this.child = child;
     this.executable = executable;
-    this.timeoutMs = timeoutMs;
+    this.timeoutOverride = options.timeoutMs;
+    this.onEvent = options.onEvent;
+    this.closeGraceMs = options.closeGraceMs ?? CLOSE_GRACE_MS;
     const stdout = child.stdout;
     const stderr = child.stderr;
-    if (stdout === null || stderr === null) throw new Error('engine streams are not piped');
-    child.stdin?.on('error', () => {
+    child.stdin.on('error', () => {
       // EPIPE when the engine died; its exit is reported through onExit.
     });
     createInterface({ input: stdout }).on('line', (line) => this.onLine(line));
     createInterface({ input: stderr }).on('line', (line) => {
       if (this.stderrLines.length < 200) this.stderrLines.push(line);
-      onStderr?.(line);
+      options.onStderr?.(line);
     });
-    child.then(
-      (result) => this.onExit(result.exitCode, result.signal ?? undefined, result.failed ? result.originalMessage ?? result.shortMessage : undefined, result.code),
-      (error: unknown) => this.onExit(undefined, undefined, String(error), undefined),
-    );
+    this.ended = new Promise<void>((resolve) => {
+      // 'error' alone when it could not be started (ENOENT); 'close' once it ended and its pipes closed.
+      child.once('error', (error: NodeJS.ErrnoException) => {
+        if (child.pid === undefined) {
+          this.onExit(undefined, undefined, error.message, error.code);
+          resolve();
+        }
+      });
+      child.once('close', (exitCode: number | null, signal: NodeJS.Signals | null) => {
+        this.onExit(exitCode ?? undefined, signal ?? undefined, undefined, undefined);
+        resolve();
+      });
+    });
   }
 
-  /** Sends one request and waits for its answer; an engine error answer becomes an ExmitError. */
-  async request<T>(op: string, payload: Record<string, unknown>): Promise<T> {
+  /** How the process ended; null while it runs. */
+  get exit(): EngineExit | null {
+    return this.exitInfo;
+  }
+
+  /** Whether the engine still takes requests. */
+  get alive(): boolean {
+    return this.exited === null && !this.killed && this.closing === null;
+  }
+
+  /** Sends one request and returns its checked result; an engine error answer becomes an ExmitError of its kind. */
+  async call<O extends CallableOp>(op: O, request: Requests[O], options: CallOptions = {}): Promise<Results[O]> {
+    if (this.closing !== null) throw engineError('internal', `the engine was asked for ${op} after it was closed`);
+    return this.send(op, request, options);
+  }
+
+  private async send<O extends OpName>(op: O, request: Requests[O], options: CallOptions): Promise<Results[O]> {
     if (this.exited !== null) throw this.exited;
     const id = this.nextId++;
-    const line = JSON.stringify({ id, op, ...payload });
-    const answer = await new Promise<Answer>((resolve, reject) => {
-      const timer = setTimeout(() => {
+    if (op === 'exit') this.exitId = id;
+    const timeoutMs = options.timeoutMs ?? this.timeoutOverride ?? OPERATIONS[op].timeoutMs;
+    const line = JSON.stringify({ ...request, id, op });
+    const raw = await new Promise<unknown>((resolve, reject) => {
+      const expire = (): void => {
         this.pending.delete(id);
         this.abandon();
-        reject(inputError(`PowerShell did not answer the ${op} request within ${Math.round(this.timeoutMs / 1000)} s and was stopped`, 'A hung WMI/CIM or IIS call is the usual cause; run again with --verbose to see what it was doing.'));
-      }, this.timeoutMs);
+        reject(engineError('environment', `PowerShell did not answer the ${op} request within ${Math.round(timeoutMs / 1000)} s and was stopped`, null, 'A hung WMI/CIM or IIS call is the usual cause; run again with --verbose to see what it was doing.'));
+      };
+      let timer = setTimeout(expire, timeoutMs);
       this.pending.set(id, {
+        op,
         resolve: (a) => { clearTimeout(timer); resolve(a); },
         reject: (e) => { clearTimeout(timer); reject(e); },
+        event: (e) => {
+          clearTimeout(timer);
+          timer = setTimeout(expire, timeoutMs);
+          this.onEvent?.(e);
+          options.onEvent?.(e);
+        },
       });
       // A failed write means the engine is gone: its exit answers the pending request with the reason.
-      this.child.stdin?.write(line + '\n', () => {});
+      this.child.stdin.write(line + '\n', () => {});
     });
-    if (!answer.ok) {
-      const where = answer.error.file !== null && answer.error.file !== undefined ? `${answer.error.file}: ` : '';
-      throw inputError(`${where}${answer.error.message}`);
+    try {
+      return OPERATIONS[op].result(raw, 'result');
+    } catch (error) {
+      if (error instanceof ShapeError) throw engineError('internal', `PowerShell engine answered ${op} with a bad result: ${error.message}`);
+      throw error;
     }
-    return answer.result as T;
   }
 
   /** Kills the engine and lets go of its pipes (a hung child's own children may still hold them). */
   private abandon(): void {
-    this.abandoned = true;
+    if (this.exitInfo !== null) return;
+    this.killed = true;
     this.child.kill('SIGKILL');
-    this.child.stdin?.destroy();
-    this.child.stdout?.destroy();
-    this.child.stderr?.destroy();
+    this.child.stdin.destroy();
+    this.child.stdout.destroy();
+    this.child.stderr.destroy();
   }
 
-  /** Asks the engine to exit and waits for it. */
-  async close(): Promise<void> {
-    if (this.exited !== null || this.abandoned) return;
-    this.closing = true;
-    this.child.stdin?.end(JSON.stringify({ op: 'exit' }) + '\n');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-    try {
-      await this.child;
-    } catch {
-      // The exit is reported through onExit; nothing more to do here.
-    } finally {
-      clearTimeout(timer);
+  /** Asks the engine to exit, waits for its answer and its own exit 0; kills it only when it hangs or misbehaves. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    if (this.exited !== null) return;
+    if (this.killed) {
+      await this.ended;
+      return;
     }
+    try {
+      await this.send('exit', {}, { timeoutMs: this.closeGraceMs });
+    } catch {
+      // No answer, a bad one, or an error: the engine misbehaves and is stopped below.
+      this.abandon();
+    }
+    this.child.stdin.end();
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<'hung'>((resolve) => { timer = setTimeout(() => resolve('hung'), this.closeGraceMs); });
+    if ((await Promise.race([this.ended.then(() => 'ended' as const), hung])) === 'hung') {
+      this.abandon();
+      await this.ended;
+    }
+    clearTimeout(timer);
   }
 
   private onLine(raw: string): void {
     const line = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
     if (line.trim() === '') return;
-    let answer: Answer;
+    let message: unknown;
     try {
-      answer = JSON.parse(line) as Answer;
+      message = JSON.parse(line);
     } catch {
-      this.failAll(inputError(`PowerShell engine wrote something that is not JSON: ${truncate(line)}`, 'A PowerShell profile or module printing to the console is the usual cause; exmit starts PowerShell with -NoProfile.'));
-      this.abandon();
+      return this.misbehaved(engineError('environment', `PowerShell engine wrote something that is not JSON: ${truncate(line)}`, null, 'A PowerShell profile or module printing to the console is the usual cause; exmit starts PowerShell with -NoProfile.'));
+    }
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+      return this.misbehaved(engineError('internal', `PowerShell engine wrote a line that is not a JSON object: ${truncate(line)}`));
+    }
+    const record = message as Record<string, unknown>;
+    let id = record['id'];
+    // SHIM (old engine, before issue 7): it answered exit with id null. Remove when the engine branch lands.
+    if (id === null && this.exitId !== null && this.pending.has(this.exitId)) id = this.exitId;
+    const waiter = typeof id === 'number' ? this.pending.get(id) : undefined;
+    if (waiter === undefined || typeof id !== 'number') {
+      return this.misbehaved(engineError('internal', `PowerShell engine answered a request that was not asked: ${truncate(line)}`));
+    }
+    if (record['event'] !== undefined) {
+      try {
+        waiter.event(eventCheck(record['event'], 'event'));
+      } catch (error) {
+        if (!(error instanceof ShapeError)) throw error;
+        this.misbehaved(engineError('internal', `PowerShell engine sent a bad event for ${waiter.op}: ${error.message}`));
+      }
       return;
     }
-    const waiter = typeof answer.id === 'number' ? this.pending.get(answer.id) : undefined;
-    if (waiter === undefined) {
-      this.failAll(inputError(`PowerShell engine answered a request that was not asked: ${truncate(line)}`));
-      this.abandon();
-      return;
+    this.pending.delete(id);
+    if (record['ok'] === true) {
+      waiter.resolve(record['result']);
+    } else if (record['ok'] === false && typeof record['error'] === 'object' && record['error'] !== null) {
+      const error = record['error'] as Record<string, unknown>;
+      const text = typeof error['message'] === 'string' && error['message'] !== '' ? error['message'] : `${waiter.op} failed without a message`;
+      waiter.reject(engineError(errorKindOf(error['kind']), text, typeof error['file'] === 'string' ? error['file'] : null));
+    } else {
+      this.misbehaved(engineError('internal', `PowerShell engine answered ${waiter.op} with neither a result nor an error: ${truncate(line)}`), waiter);
     }
-    this.pending.delete(answer.id);
-    waiter.resolve(answer);
+  }
+
+  /** A line the protocol does not allow: every waiting request fails with it, and the engine is stopped. */
+  private misbehaved(error: ExmitError, waiter?: Waiter): void {
+    waiter?.reject(error);
+    this.failAll(error);
+    this.abandon();
   }
 
   private onExit(exitCode: number | undefined, signal: string | undefined, message: string | undefined, code: string | undefined): void {
+    if (this.exitInfo !== null) return;
+    this.exitInfo = { exitCode, signal, killed: this.killed };
     const error = this.deathError(exitCode, signal, message, code);
     this.exited = error;
-    if (this.closing && exitCode === 0) return;
     this.failAll(error);
   }
 
   private deathError(exitCode: number | undefined, signal: string | undefined, message: string | undefined, code: string | undefined): ExmitError {
     const stderr = this.stderrLines.join('\n');
     if (code === 'ENOENT' || /ENOENT/.test(message ?? '')) {
-      return new ExmitError(ExitCode.error, `PowerShell not found: ${this.executable}`, 'Install PowerShell 7 (pwsh) or pass --powershell PATH.');
+      return new ExmitError(ExitCode.error, `PowerShell not found: ${this.executable}`, 'Install PowerShell 7 (pwsh) or pass --powershell PATH.', 'environment');
     }
     if (/UnauthorizedAccess|cannot be loaded because running scripts is disabled|is not digitally signed/i.test(stderr)) {
-      return new ExmitError(ExitCode.error, 'PowerShell refused to run exmit\'s engine script: a machine policy forces signed scripts (AllSigned) or disables scripts', 'exmit does not work around execution policy set by Group Policy; ask for an exception for exmit\'s engine folder or run it where the policy allows.');
+      return engineError('policy', 'PowerShell refused to run exmit\'s engine script: a machine policy forces signed scripts (AllSigned) or disables scripts');
     }
     if (/ConstrainedLanguage|language mode/i.test(stderr)) {
-      return new ExmitError(ExitCode.error, 'PowerShell runs in constrained language mode here, so exmit\'s engine cannot run', 'Application control (WDAC/AppLocker) sets this; exmit does not work around it.');
+      return engineError('policy', 'PowerShell runs in constrained language mode here, so exmit\'s engine cannot run', null, 'Application control (WDAC/AppLocker) sets this; exmit does not work around it.');
     }
     const last = this.stderrLines.filter((l) => l.trim() !== '').slice(-1)[0];
     const how = signal !== undefined ? `was killed (${signal})` : exitCode !== undefined ? `exited with code ${exitCode}` : 'could not be started';
-    return inputError(`PowerShell (${this.executable}) ${how} before answering${last !== undefined ? `: ${truncate(last)}` : message !== undefined && exitCode === undefined ? `: ${truncate(message)}` : ''}`, 'Run again with --verbose to see what PowerShell wrote.');
+    return engineError('environment', `PowerShell (${this.executable}) ${how} before answering${last !== undefined ? `: ${truncate(last)}` : message !== undefined && exitCode === undefined ? `: ${truncate(message)}` : ''}`, null, 'Run again with --verbose to see what PowerShell wrote.');
   }
 
   private failAll(error: ExmitError): void {
@@ -213,57 +297,41 @@ function truncate(text: string): string {
   return one.length > 200 ? `${one.slice(0, 200)}...` : one;
 }
 
-/** EXMIT_TIMEOUT_SECONDS: how long one engine request may take (slow servers, tests). */
-function timeoutFromEnv(): number | undefined {
-  const raw = process.env['EXMIT_TIMEOUT_SECONDS'];
-  if (raw === undefined || raw === '') return undefined;
-  const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw inputError(`EXMIT_TIMEOUT_SECONDS="${raw}" is not a positive number of seconds`);
-  return seconds * 1000;
-}
-
-/** Starts the engine: one PowerShell process that serves every request of this run. */
+/** Starts the engine: one PowerShell process that serves every request of this run. Bad settings fail before it starts. */
 export function startEngine(options: EngineOptions = {}): EngineSession {
+  const timeoutMs = options.timeoutMs ?? timeoutFromEnv();
   const executable = resolvePowerShell(options.powershell);
   const script = options.scriptPath ?? engineScriptPath();
-  if (!existsSync(script)) throw inputError(`engine script missing: ${script}`, 'The exmit package is incomplete; reinstall it.');
-  const child = execa(executable, powerShellArguments(script), {
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: false,
-    reject: false,
+  if (!existsSync(script)) throw inputError(`engine script missing: ${script}`, 'The exmit package is incomplete; reinstall it (a checkout: npm run build).');
+  const child = spawn(executable, powerShellArguments(script), {
+    stdio: ['pipe', 'pipe', 'pipe'],
     windowsHide: true,
-    env: { POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' },
+    env: { ...process.env, POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' },
   });
-  return new EngineSession(child, executable, options.timeoutMs ?? timeoutFromEnv() ?? DEFAULT_TIMEOUT_MS, options.onStderr);
+  return new EngineSession(child, executable, { ...options, timeoutMs });
 }
 
-/** Starts the engine, runs `work` with it and always closes it. */
-export async function withEngine<T>(options: EngineOptions, work: (engine: EngineSession) => Promise<T>): Promise<T> {
-  const engine = startEngine(options);
-  try {
-    return await work(engine);
-  } finally {
-    await engine.close();
-  }
+/** Anything that hands out the run's engine (started on first use or already running). */
+export interface EngineSource {
+  get(): Engine;
 }
 
 /**
  * An engine started on first use: for commands that need PowerShell only on some platforms (the
  * state folder's ACL on Windows), still at most one process per run.
  */
-export class LazyEngine {
-  private readonly options: EngineOptions;
-  private session: EngineSession | null = null;
+export class LazyEngine implements EngineSource {
+  private readonly start: () => Engine;
+  private session: Engine | null = null;
 
-  constructor(options: EngineOptions) {
-    this.options = options;
+  /** `start` is called at most once, on first use. */
+  constructor(start: () => Engine) {
+    this.start = start;
   }
 
   /** The engine, started now if it was not yet. */
-  get(): EngineSession {
-    this.session ??= startEngine(this.options);
+  get(): Engine {
+    this.session ??= this.start();
     return this.session;
   }
 
@@ -279,8 +347,18 @@ export class LazyEngine {
 }
 
 /** Runs `work` with a lazily started engine and closes it if it was started. */
-export async function withLazyEngine<T>(options: EngineOptions, work: (engine: LazyEngine) => Promise<T>): Promise<T> {
-  const engine = new LazyEngine(options);
+export async function withLazyEngine<T>(start: () => Engine, work: (engine: LazyEngine) => Promise<T>): Promise<T> {
+  const engine = new LazyEngine(start);
+  try {
+    return await work(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+/** Runs `work` with an engine started now, and always closes it. */
+export async function withEngine<T>(start: () => Engine, work: (engine: Engine) => Promise<T>): Promise<T> {
+  const engine = start();
   try {
     return await work(engine);
   } finally {

@@ -4,6 +4,7 @@ import { parseTrustedKey, type TrustedKey } from '../trust/keys.ts';
 import { configPath } from './paths.ts';
 import { redactCredentials } from '../trust/redact.ts';
 import { readStateFile, type Runner, currentRunner } from './secure.ts';
+import { guardStateRead, type WindowsHost } from './windows-acl.ts';
 
 /** The state folder's configuration after validation. */
 export interface StateConfig {
@@ -74,4 +75,18 @@ function optionalString(record: Record<string, unknown>, field: string, file: st
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value === '') throw inputError(`${file}: ${field} must be a non-empty string`);
   return value;
+}
+
+/**
+ * Reads config.json in the one safe order: the state folder's access is checked first (on Windows
+ * through the engine's WindowsHost), then the file is read.
+ */
+export async function readCheckedConfig(stateDir: string, windows: WindowsHost | null): Promise<StateConfig> {
+  await guardStateRead(stateDir, windows);
+  return readConfig(stateDir);
+}
+
+/** The admin's block list, lower-cased: mitigations exmit reports as blocked and never applies. */
+export function blockedIds(config: StateConfig): Set<string> {
+  return new Set(config.blocked.map((id) => id.toLowerCase()));
 }

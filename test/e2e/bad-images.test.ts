@@ -1,11 +1,16 @@
 // Bad and hostile server images: exit 1, one clear line naming the file, no stack trace, and the
 // same through --json. Also the servers across 2013..SE, Edge and tools-only, UTF-8 and mixed case.
+// In-process against one engine for the file (support/in-process.ts); one bad image also through the
+// built CLI, so the process's own output is checked too.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync, openSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCli, image, parseJson, hasStackTrace } from '../support/cli.ts';
+import { runInProcess, sharedEngine } from '../support/in-process.ts';
+
+const engine = sharedEngine();
 
 const badCases: { image: string; message: RegExp }[] = [
   { image: 'bad/missing-registry', message: /registry\.xml/ },
@@ -20,21 +25,29 @@ const badCases: { image: string; message: RegExp }[] = [
 
 describe('bad images', () => {
   for (const c of badCases) {
-    it(`${c.image}: exit 1, one line naming the file`, () => {
-      const run = runCli(['audit', '--target', `image:${image(c.image)}`]);
+    it(`${c.image}: exit 1, one line naming the file`, async () => {
+      const run = await runInProcess(engine, ['audit', '--target', `image:${image(c.image)}`]);
       assert.equal(run.code, 1, run.stdout + run.stderr);
       const first = run.stderr.split('\n')[0] ?? '';
       assert.match(first, /^exmit: /);
       assert.match(first, c.message);
       assert.equal(hasStackTrace(run.stderr), false, run.stderr);
       assert.equal(run.stdout, '');
-      const json = runCli(['audit', '--json', '--target', `image:${image(c.image)}`]);
+      const json = await runInProcess(engine, ['audit', '--json', '--target', `image:${image(c.image)}`]);
       assert.equal(json.code, 1);
       const doc = parseJson<{ error: { code: number; message: string } }>(json);
       assert.equal(doc.error.code, 1);
       assert.match(doc.error.message, c.message);
     });
   }
+
+  it('through the built CLI: exit 1, one line naming the file, nothing on stdout', () => {
+    const run = runCli(['audit', '--target', `image:${image('bad/registry-not-xml')}`]);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stderr.split('\n')[0] ?? '', /^exmit: .*registry\.xml/);
+    assert.equal(hasStackTrace(run.stderr), false, run.stderr);
+    assert.equal(run.stdout, '');
+  });
 
   describe('an oversize export', () => {
     let dir = '';
@@ -50,8 +63,8 @@ describe('bad images', () => {
       closeSync(fd);
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
-    it('is refused by name, exit 1', () => {
-      const run = runCli(['audit', '--target', `image:${dir}`]);
+    it('is refused by name, exit 1', async () => {
+      const run = await runInProcess(engine, ['audit', '--target', `image:${dir}`]);
       assert.equal(run.code, 1);
       assert.match(run.stderr.split('\n')[0] ?? '', /services\.xml/);
       assert.match(run.stderr, /limit/);
@@ -104,7 +117,8 @@ const servers: { image: string; product: string; name: string; roles: string[]; 
     roles: ['EdgeTransport', 'ManagementTools'],
     buildSource: 'exsetup',
     audit: { 'proxynotshell-autodiscover': 'not-applicable', 'tokencache-module': 'not-applicable', 'owa-csp-xss': 'not-applicable' },
-    code: 0,
+    // Exit 3 since issue 9: CU12 gets no more updates (support cu-behind), whatever the catalog says.
+    code: 3,
   },
   {
     image: 'e19-mgmt-tools',
@@ -113,7 +127,8 @@ const servers: { image: string; product: string; name: string; roles: string[]; 
     roles: ['ManagementTools'],
     buildSource: 'exsetup',
     audit: { 'proxynotshell-autodiscover': 'not-applicable', 'proxylogon-cookie': 'not-applicable' },
-    code: 0,
+    // Exit 3 since issue 9: CU12 gets no more updates (support cu-behind).
+    code: 3,
   },
   {
     image: 'e19-utf8',
@@ -137,8 +152,8 @@ const servers: { image: string; product: string; name: string; roles: string[]; 
 
 describe('servers across products and roles', () => {
   for (const s of servers) {
-    it(`${s.image}: detect ${s.name}; audit exit ${s.code}`, () => {
-      const run = runCli(['detect', '--json', '--target', `image:${image(s.image)}`]);
+    it(`${s.image}: detect ${s.name}; audit exit ${s.code}`, async () => {
+      const run = await runInProcess(engine, ['detect', '--json', '--target', `image:${image(s.image)}`]);
       assert.equal(run.code, 0, run.stderr);
       const doc = parseJson<DetectDoc>(run);
       assert.equal(doc.product, s.product);
@@ -146,7 +161,7 @@ describe('servers across products and roles', () => {
       assert.deepEqual(doc.roles, s.roles);
       assert.equal(doc.buildSource, s.buildSource);
       assert.equal(doc.suLevelKnown, s.buildSource === 'exsetup');
-      const audit = runCli(['audit', '--json', '--target', `image:${image(s.image)}`]);
+      const audit = await runInProcess(engine, ['audit', '--json', '--target', `image:${image(s.image)}`]);
       assert.equal(audit.code, s.code, audit.stdout.slice(0, 2000));
       const report = parseJson<{ mitigations: { id: string; status: string; reason: string }[] }>(audit);
       for (const [id, status] of Object.entries(s.audit)) {
@@ -156,8 +171,8 @@ describe('servers across products and roles', () => {
     });
   }
 
-  it('a registry-only build says the SU level is unknown', () => {
-    const audit = runCli(['audit', '--json', '--target', `image:${image('e19-cu14-registry-only')}`]);
+  it('a registry-only build says the SU level is unknown', async () => {
+    const audit = await runInProcess(engine, ['audit', '--json', '--target', `image:${image('e19-cu14-registry-only')}`]);
     const report = parseJson<{ mitigations: { id: string; reason: string }[] }>(audit);
     assert.match(report.mitigations.find((m) => m.id === 'owa-csp-xss')?.reason ?? '', /SU level unknown/);
   });

@@ -2,7 +2,7 @@
 // fake PowerShell executables that crash, hang, print garbage or refuse to run scripts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, chmodSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCli, image, hasStackTrace, parseJson } from '../support/cli.ts';
@@ -69,4 +69,17 @@ test('the engine is started with -NoProfile -NonInteractive -ExecutionPolicy Byp
   assert.deepEqual(args.slice(0, 5), ['-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File']);
   assert.match(args[5] ?? '', /engine[\\/]exmit-engine\.ps1$/);
   assert.equal(args.length, 6);
+});
+
+test('a bad EXMIT_TIMEOUT_SECONDS is exit 1 naming the value, before PowerShell starts', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'exmit-timeout-'));
+  const marker = path.join(dir, 'started');
+  const ps = fakePowerShell(`touch ${marker}; sleep 600`);
+  for (const value of ['abc', '0', '-5']) {
+    const run = runCli(['detect', '--target', `image:${example}`, '--powershell', ps], { env: { EXMIT_TIMEOUT_SECONDS: value } });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, new RegExp(`EXMIT_TIMEOUT_SECONDS="${value}" is not a positive number of seconds`));
+    assert.equal(hasStackTrace(run.stderr), false);
+  }
+  assert.equal(existsSync(marker), false);
 });

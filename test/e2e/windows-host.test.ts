@@ -2,12 +2,16 @@
 // protocol agree); off Windows the engine refuses the Windows-only ones and reports no WinHTTP proxy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LazyEngine } from '../../src/powershell/door.ts';
+import { LazyEngine, startEngine } from '../../src/powershell/door.ts';
 import { engineWindowsHost, windowsHostFor } from '../../src/powershell/windows-host.ts';
 import { ExmitError } from '../../src/errors.ts';
 
 test('the Windows host over the real engine: one process, the operations answer, off Windows they refuse', async () => {
-  const engine = new LazyEngine({});
+  let starts = 0;
+  const engine = new LazyEngine(() => {
+    starts++;
+    return startEngine({});
+  });
   try {
     assert.equal(windowsHostFor(engine, 'linux'), null);
     assert.equal(engine.started, false, 'nothing starts PowerShell off Windows');
@@ -18,6 +22,7 @@ test('the Windows host over the real engine: one process, the operations answer,
       await assert.rejects(call(), (e: unknown) => e instanceof ExmitError && /: Windows only$/.test(e.message));
     }
     assert.equal(engine.get(), first, 'every request went to the same engine');
+    assert.equal(starts, 1);
   } finally {
     await engine.close();
   }

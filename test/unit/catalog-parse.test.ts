@@ -576,7 +576,8 @@ describe('loadBundledCatalog and findMitigation', () => {
     assert.ok(um !== undefined);
     assert.deepEqual(
       um.actions.map((a) => (a.kind === 'service' ? `${a.name}:${a.products.join('+')}:${a.roles.join('+')}` : a.kind)),
-      ['MSExchangeUM:2013+2016:Mailbox', 'MSExchangeUMCR:2013:ClientAccess', 'MSExchangeUMCallRouter:2016:Mailbox'],
+      // Managed Availability first, then the UM services; the call router is MSExchangeUMCR on 2013 and 2016 (issue 9).
+      ['MSExchangeHM:2013+2016:', 'MSExchangeHMRecovery:2016:', 'MSExchangeUM:2013+2016:Mailbox', 'MSExchangeUMCR:2013+2016:ClientAccess'],
     );
     assert.deepEqual(um.patchOnly.map((p) => p.product), ['2019']);
     assert.equal(um.breaks?.includes('voice mail'), true);

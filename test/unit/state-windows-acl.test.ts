@@ -19,7 +19,8 @@ import {
   type WindowsHost,
   type WindowsIdentity,
 } from '../../src/state/windows-acl.ts';
-import { checkPrivateKeyAccess, privateKeyWriterFor } from '../../src/commands/catalog-trust.ts';
+import { privateKeyWriterFor } from '../../src/commands/catalog-keygen.ts';
+import { checkPrivateKeyAccess } from '../../src/commands/catalog-sign.ts';
 import { tempDir } from './trust-fixtures.ts';
 
 const ADMIN: WindowsIdentity = { sid: 'S-1-5-21-1004336348-1177238915-682003330-500', elevated: true };
