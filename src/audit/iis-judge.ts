@@ -1,9 +1,9 @@
 /** Adapts the IIS model (merge + rule evaluation) to the planner's questions, one merge per site path. */
 import type { Probe } from '../catalog/types.ts';
 import type { IisReading } from '../server.ts';
-import type { IisJudge, InboundVerdict, OutboundVerdict, RuleOrigin } from './plan.ts';
+import type { IisJudge, InboundVerdict, OutboundVerdict, RuleOrigin, UnevaluatedOrigin } from './plan.ts';
 import { effectiveRewrite, type EffectiveRewrite, type RuleRef } from '../iis/merge.ts';
-import { evaluateInbound, evaluateOutbound } from '../iis/rewrite-eval.ts';
+import { evaluateInbound, evaluateOutbound, unevaluatedRules, type TraceEntry } from '../iis/rewrite-eval.ts';
 import { readGlobalModules, urlPathOnly } from '../iis/sites.ts';
 
 /** The judge over one server's IIS configuration. */
@@ -22,15 +22,16 @@ export function createIisJudge(iis: IisReading): IisJudge {
     inbound(probe: Probe): InboundVerdict {
       const effective = effectiveAt(probe.site, probe.url);
       const verdict = evaluateInbound(effective, probe);
-      if (!verdict.blocked || verdict.by === null) return { blocked: false, by: null };
+      const unevaluated = unevaluatedOrigins(verdict.trace);
+      if (!verdict.blocked || verdict.by === null) return { blocked: false, by: null, unevaluated };
       // A rule counts only in the published form's syntax: Wildcard or ExactMatch rules do not.
       const rule = effective.inboundRules.find((r) => r.ref === verdict.by);
-      if (rule !== undefined && rule.patternSyntax !== 'ECMAScript') return { blocked: false, by: null };
-      return { blocked: true, by: origin(verdict.by) };
+      if (rule !== undefined && rule.patternSyntax !== 'ECMAScript') return { blocked: false, by: null, unevaluated };
+      return { blocked: true, by: origin(verdict.by), unevaluated };
     },
     outbound(probe: Probe): OutboundVerdict {
       const result = evaluateOutbound(effectiveAt(probe.site, probe.url), probe);
-      return { headers: result.headers, applied: result.applied.map(origin) };
+      return { headers: result.headers, applied: result.applied.map(origin), unevaluated: unevaluatedOrigins(result.trace) };
     },
     outboundRulesAt(site: string, urlPath: string) {
       const effective = effectiveAt(site, urlPath);
@@ -43,6 +44,10 @@ export function createIisJudge(iis: IisReading): IisJudge {
       return readGlobalModules(iis.apphost).map((m) => ({ name: m.name, image: m.image }));
     },
   };
+}
+
+function unevaluatedOrigins(trace: readonly TraceEntry[]): UnevaluatedOrigin[] {
+  return unevaluatedRules(trace).map((u) => ({ origin: origin(u.rule), reason: u.reason }));
 }
 
 function origin(ref: RuleRef): RuleOrigin {

@@ -22,10 +22,18 @@ export interface RuleOrigin {
   location: string | null;
 }
 
+/** A rule whose outcome on a probe is unknown (a pattern ran out of its time budget): the audit errs on the side of caution. */
+export interface UnevaluatedOrigin {
+  origin: RuleOrigin;
+  reason: string;
+}
+
 /** What IIS would do with one inbound probe. */
 export interface InboundVerdict {
   blocked: boolean;
   by: RuleOrigin | null;
+  /** Rules on the probe's path that could not be evaluated. */
+  unevaluated?: UnevaluatedOrigin[];
 }
 
 /** What IIS would do to one probe's response. */
@@ -33,6 +41,8 @@ export interface OutboundVerdict {
   headers: Record<string, string>;
   /** Outbound rules that ran on it. */
   applied: RuleOrigin[];
+  /** Rules on the probe's path that could not be evaluated. */
+  unevaluated?: UnevaluatedOrigin[];
 }
 
 /** The IIS side of the audit: answers questions about the merged configuration. */
@@ -159,6 +169,7 @@ interface RuleEvidence {
   bypassesThrough: string[];
   ordinaryBlocked: string[];
   missing: string | null;
+  unevaluated: UnevaluatedOrigin[];
 }
 
 interface Evidence {
@@ -203,7 +214,7 @@ function judgeAction(action: Exclude<Action, { kind: 'inbound-rule' | 'outbound-
 
 function judgeRules(m: Mitigation, input: AuditInput): RuleEvidence {
   const hasRuleActions = m.actions.some((a) => a.kind === 'inbound-rule' || a.kind === 'outbound-rule');
-  const evidence: RuleEvidence = { judged: hasRuleActions, attackTotal: 0, attackStopped: 0, bypassTotal: 0, bypassStopped: 0, stoppedBy: [], bypassesThrough: [], ordinaryBlocked: [], missing: null };
+  const evidence: RuleEvidence = { judged: hasRuleActions, attackTotal: 0, attackStopped: 0, bypassTotal: 0, bypassStopped: 0, stoppedBy: [], bypassesThrough: [], ordinaryBlocked: [], missing: null, unevaluated: [] };
   if (!hasRuleActions) return evidence;
   if (input.iis === null) {
     evidence.missing = input.iisMissing ?? 'no IIS configuration to judge';
@@ -230,12 +241,14 @@ function judgeRules(m: Mitigation, input: AuditInput): RuleEvidence {
 function probeStopped(probe: Probe, iis: IisJudge, outbound: Extract<Action, { kind: 'outbound-rule' }> | undefined, evidence: RuleEvidence): boolean {
   if (probe.response === null) {
     const verdict = iis.inbound(probe);
+    addUnevaluated(evidence, verdict.unevaluated);
     if (verdict.blocked && verdict.by !== null && probe.kind === 'attack') addOrigin(evidence, verdict.by);
     return verdict.blocked;
   }
   const expect = probe.expectHeader;
   if (expect === null) return false;
   const verdict = iis.outbound(probe);
+  addUnevaluated(evidence, verdict.unevaluated);
   const value = Object.entries(verdict.headers).find(([k]) => k.toLowerCase() === expect.name.toLowerCase())?.[1] ?? '';
   if (value.includes(expect.contains)) {
     if (probe.kind === 'attack') for (const o of verdict.applied) addOrigin(evidence, o);
@@ -253,6 +266,12 @@ function probeStopped(probe: Probe, iis: IisJudge, outbound: Extract<Action, { k
     }
   }
   return false;
+}
+
+function addUnevaluated(evidence: RuleEvidence, found: UnevaluatedOrigin[] | undefined): void {
+  for (const u of found ?? []) {
+    if (!evidence.unevaluated.some((e) => e.origin.name === u.origin.name && e.origin.file === u.origin.file && e.reason === u.reason)) evidence.unevaluated.push(u);
+  }
 }
 
 function addOrigin(evidence: RuleEvidence, origin: RuleOrigin): void {
@@ -312,6 +331,11 @@ function judgeEvidence(
     if (r.ordinaryBlocked.length > 0) notes.push(`side effect: also blocks ${r.ordinaryBlocked.join('; ')}`);
   }
   for (const a of relevant) if (a.state !== 'in-effect') notes.push(a.detail);
+  if (hasRules && r.unevaluated.length > 0) {
+    // A rule that could not be evaluated might block, pass or shadow the probes: judged as not in effect.
+    const which = r.unevaluated.map((u) => `rule ${describeOrigins([u.origin])} was not evaluated (${u.reason})`).join('; ');
+    return entry('needed', `${vulnerableReason}; ${which}: the mitigation is not counted as in effect; ${notes.join('; ')}`, extra);
+  }
   const temporary = fixedBy !== null ? `temporary: install ${fixedBy.update} (${fixedBy.build}) or later` : 'temporary: move to a CU that has the fix';
   if (outdated) return entry('outdated', `${vulnerableReason}; ${notes.join('; ')}`, { ...extra, stillApplied: true, bypasses });
   if (inEffect === total && unknown.length === 0) {

@@ -9,6 +9,7 @@ import type { Build } from '../exchange/build.ts';
 import { productOfBuild } from '../exchange/build-table.ts';
 import { attributeLine, lineAt, parseXml, type XmlDocument, type XmlElement } from '../xml/document.ts';
 import { PRODUCTS, ROLES } from './types.ts';
+import { cdataIndex, globalModuleProblem, locationProblem, outboundValueProblem, outboundVariableProblem, serialProblem } from './vocabulary.ts';
 import type {
   Action,
   Catalog,
@@ -159,9 +160,9 @@ const EXCHANGE_NAME = /^MSExchange[A-Za-z0-9]+$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const SERVER_VARIABLE_INPUT = /^\{(?:[A-Za-z][A-Za-z0-9_]*|(?:UrlDecode|UrlEncode|ToLower|EscapeDataString):\{[A-Za-z][A-Za-z0-9_]*\})\}$/;
 
-/** Parses and validates a catalog; every problem is an inputError naming the file, line, element path and reason. `maxBytes` raises the size limit (benchmarks only). */
-export function parseCatalog(xmlText: string, file: string, options: { maxBytes?: number } = {}): Catalog {
-  return new CatalogReader(xmlText, file, options.maxBytes ?? MAX_CATALOG_BYTES).read();
+/** Parses and validates a catalog; every problem is an inputError naming the file, line, element path and reason. `maxBytes` raises the size limit (benchmarks only); `now` is the clock the serial must not be ahead of (default: the system clock; null: no such check, for the bundled catalog). */
+export function parseCatalog(xmlText: string, file: string, options: { maxBytes?: number; now?: Date | null } = {}): Catalog {
+  return new CatalogReader(xmlText, file, options.maxBytes ?? MAX_CATALOG_BYTES, options.now === undefined ? new Date() : options.now).read();
 }
 
 /** Reads the catalog shipped with the package (mitigations/catalog.xml), found from this module's location in src/ or dist/. */
@@ -178,7 +179,7 @@ export function loadBundledCatalog(): Catalog {
     if (error instanceof Error && error.name === 'ExmitError') throw error;
     throw inputError(`${path}: cannot read the bundled catalog (${(error as Error).message})`, 'reinstall exmit: the package is incomplete');
   }
-  return parseCatalog(text, path);
+  return parseCatalog(text, path, { now: null });
 }
 
 /** The mitigations whose id or one of whose CVEs equals idOrCve, ignoring case; empty when none does. */
@@ -194,15 +195,23 @@ class CatalogReader {
   private readonly file: string;
   private readonly ruleNames = new Map<string, XmlElement>();
   private readonly maxBytes: number;
+  private readonly now: Date | null;
   private doc: XmlDocument | null = null;
 
-  constructor(text: string, file: string, maxBytes: number) {
+  constructor(text: string, file: string, maxBytes: number, now: Date | null) {
     this.maxBytes = maxBytes;
+    this.now = now;
     this.text = text;
     this.file = file;
   }
 
   read(): Catalog {
+    // A CDATA opener in any letter case is refused as such (parseXml would call a lower-case one not well-formed).
+    const cdata = cdataIndex(this.text);
+    if (cdata >= 0) {
+      const line = this.text.slice(0, cdata).split(/\r\n|\r|\n/).length;
+      throw inputError(`${this.file} line ${line}: CDATA sections are not allowed; escape < and & as &lt; and &amp;`);
+    }
     this.doc = parseXml(this.text, this.file, {
       kind: 'catalog',
       maxBytes: this.maxBytes,
@@ -267,6 +276,8 @@ class CatalogReader {
     const serialText = this.attr(root, 'serial');
     if (!/^[1-9][0-9]{0,14}$/.test(serialText)) throw this.fail(root, `serial "${serialText}" is not a positive integer (YYYYMMDDNN is usual)`, 'serial');
     const published = this.date(root, 'published');
+    const serialRule = serialProblem(serialText, published, this.now);
+    if (serialRule !== null) throw this.fail(root, serialRule, 'serial');
     const expires = this.date(root, 'expires');
     if (expires <= published) throw this.fail(root, `expires ${expires} is not after published ${published}`, 'expires');
     const requires = this.attr(root, 'requires');
@@ -489,6 +500,8 @@ class CatalogReader {
         case 'remove-global-module': {
           const name = this.attr(child, 'name');
           if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(name)) throw this.fail(child, `"${name}" is not an IIS module name`, 'name');
+          const moduleRule = globalModuleProblem(name);
+          if (moduleRule !== null) throw this.fail(child, moduleRule, 'name');
           return { kind: 'remove-global-module', name };
         }
         default:
@@ -543,6 +556,10 @@ class CatalogReader {
     if (pattern !== '(.*)' || !value.startsWith('{R:1}') || value === '{R:1}') {
       throw this.fail(element, 'outbound rules only append to a header: pattern "(.*)" and a value that starts with {R:1} and adds to it', pattern !== '(.*)' ? 'pattern' : 'value');
     }
+    const variableRule = outboundVariableProblem(serverVariable);
+    if (variableRule !== null) throw this.fail(element, variableRule, 'serverVariable');
+    const valueRule = outboundValueProblem(value);
+    if (valueRule !== null) throw this.fail(element, valueRule, 'value');
     const preconditionElement = this.child(element, 'precondition');
     const precondition = {
       name: this.ruleName(preconditionElement, 'name'),
@@ -703,6 +720,8 @@ class CatalogReader {
 
   private location(element: XmlElement): string {
     const location = this.attr(element, 'location');
+    const locationRule = locationProblem(location);
+    if (locationRule !== null) throw this.fail(element, locationRule, 'location');
     if (!/^Default Web Site(?:\/[A-Za-z0-9_.-]+)*$/.test(location)) {
       throw this.fail(element, `location "${location}" is outside the vocabulary: rules go to "Default Web Site" or a path below it ("Default Web Site/owa")`, 'location');
     }

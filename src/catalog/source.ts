@@ -7,15 +7,18 @@ import path from 'node:path';
 import type { Catalog } from './types.ts';
 import { loadBundledCatalog, MAX_CATALOG_BYTES } from './parse.ts';
 import { ExmitError, inputError, usageError } from '../errors.ts';
-import { readConfig, type StateConfig } from '../state/config.ts';
+import { readConfig } from '../state/config.ts';
 import { readCache, sha256Hex, type CacheEntry } from '../state/cache.ts';
 import { cachePath, resolveStateDir } from '../state/paths.ts';
-import { FeedUnreachableError, checkFeedUrl } from '../trust/download.ts';
+import { FeedUnreachableError, checkFeedUrl, tlsEnvironmentWarnings } from '../trust/download.ts';
 import { readTrustFiles } from '../trust/files.ts';
-import { guardStateRead, type WindowsHost } from '../state/windows-acl.ts';
+import { guardStateRead, guardStateWrite, type WindowsHost } from '../state/windows-acl.ts';
+import { checkFloor, floorWarning, raiseFloor, readFloor } from '../state/floor.ts';
+import { withStateLock } from '../state/lock.ts';
 import { mergeTrustedKeys, type TrustedKey } from '../trust/keys.ts';
 import { DEFAULT_TIMEOUT_SECONDS, downloadCatalog, winHttpProxyOf } from '../trust/update.ts';
-import { checkSerial, verifyCatalog, type PreviousCatalog } from '../trust/verify.ts';
+import { checkSerial, verifyCatalog, type PreviousCatalog, type VerifiedCatalog } from '../trust/verify.ts';
+import { ensureStateDir } from '../state/secure.ts';
 
 /** Where the catalog in use came from, as `catalog.source` reports it. */
 export type CatalogSource = 'bundled' | 'cache' | 'file' | 'url';
@@ -61,14 +64,16 @@ export async function resolveCatalog(request: CatalogRequest): Promise<ResolvedC
   await guardStateRead(stateDir, request.windows ?? null);
   const config = readConfig(stateDir);
   const warnings: string[] = [];
-  const newest = () => newestVerified(stateDir, config, now, warnings);
+  // Keys trusted now: config.json's and this run's --trust, never the key a cache recorded.
+  const keys = mergeTrustedKeys(config.trustedKeys, readTrustFiles(request.trust ?? []));
+  const newest = () => newestVerified(stateDir, keys, now, warnings);
 
   if (request.catalog !== undefined && request.catalog !== '') {
-    const keys = mergeTrustedKeys(config.trustedKeys, readTrustFiles(request.trust ?? []));
     const base = newest();
     const previous = previousOf(base);
     if (/^(https?|file):/i.test(request.catalog)) {
       const url = checkFeedUrl(request.catalog, false);
+      warnings.push(...tlsEnvironmentWarnings(request.env ?? process.env));
       try {
         const winHttp = await winHttpProxyOf(request.windows ?? null, config.proxy, request.env ?? process.env);
         const downloaded = await downloadCatalog(
@@ -78,7 +83,7 @@ export async function resolveCatalog(request: CatalogRequest): Promise<ResolvedC
           { keys, now, allowExpired: false, allowUnsigned, previous: null },
         );
         if (downloaded === 'not-modified') throw new FeedUnreachableError(`${url.href}: unexpected 304 Not Modified`);
-        checkOlder(downloaded.verified.catalog, downloaded.verified.sha256, previous, url.href, request.purpose, warnings);
+        await judgeOutside(downloaded.verified, previous, url.href, stateDir, request, warnings);
         if (downloaded.verified.key === null) warnings.push(`${url.href} is unsigned (--allow-unsigned): not verified, read-only use`);
         return { catalog: downloaded.verified.catalog, source: 'url', location: url.href, warnings };
       } catch (error) {
@@ -92,7 +97,7 @@ export async function resolveCatalog(request: CatalogRequest): Promise<ResolvedC
     const sigFile = `${file}.sig`;
     const signatureText = readOptionalText(sigFile);
     const verified = verifyCatalog({ bytes, signatureText, what: file, sigWhat: sigFile, keys, now, allowExpired: false, allowUnsigned, previous: null });
-    checkOlder(verified.catalog, verified.sha256, previous, file, request.purpose, warnings);
+    await judgeOutside(verified, previous, file, stateDir, request, warnings);
     if (verified.key === null) warnings.push(`${file} is unsigned (--allow-unsigned): not verified, read-only use`);
     return { catalog: verified.catalog, source: 'file', location: file, warnings };
   }
@@ -107,13 +112,13 @@ interface Base {
   sha256: string;
 }
 
-/** The newest verified catalog: the cache when it verifies and its serial is above the bundled one's, else the bundled one. */
-function newestVerified(stateDir: string, config: StateConfig, now: Date, warnings: string[]): Base {
+/** The newest verified catalog: the cache when it verifies under the keys trusted now and its serial is above the bundled one's, else the bundled one. */
+function newestVerified(stateDir: string, keys: TrustedKey[], now: Date, warnings: string[]): Base {
   const bundled = loadBundledCatalog();
   const bundledBase: Base = { catalog: bundled, source: 'bundled', location: 'mitigations/catalog.xml', sha256: sha256Hex(readFileSync(BUNDLED_URL)) };
   const entry = readCache(stateDir);
   let cached: Base | null = null;
-  if (entry !== null) cached = verifyCacheEntry(entry, stateDir, config, now, warnings);
+  if (entry !== null) cached = verifyCacheEntry(entry, stateDir, keys, now, warnings);
   if (cached !== null && cached.catalog.serial > bundled.serial) return cached;
   const ageDays = (now.getTime() - Date.parse(`${bundled.published}T00:00:00Z`)) / 86_400_000;
   if (ageDays > BUNDLED_STALE_DAYS) {
@@ -122,17 +127,16 @@ function newestVerified(stateDir: string, config: StateConfig, now: Date, warnin
   return bundledBase;
 }
 
-/** Re-verifies the cached catalog (signature with the key it was accepted under unless config.json retires it, version, expiry); null with a warning when it no longer passes. */
-function verifyCacheEntry(entry: CacheEntry, stateDir: string, config: StateConfig, now: Date, warnings: string[]): Base | null {
+/** Re-verifies the cached catalog (signature under the keys trusted now, version, expiry); null with a warning when it no longer passes, so removing a key from trustedKeys stops its catalog being used. */
+function verifyCacheEntry(entry: CacheEntry, stateDir: string, keys: TrustedKey[], now: Date, warnings: string[]): Base | null {
   const file = cachePath(stateDir);
-  const cacheKey: TrustedKey = { ...entry.key, retired: false, origin: file };
   try {
     const verified = verifyCatalog({
       bytes: entry.catalog,
       signatureText: entry.signature,
       what: `cached catalog ${file}`,
       sigWhat: `its signature`,
-      keys: mergeTrustedKeys(config.trustedKeys, [cacheKey]),
+      keys,
       now,
       allowExpired: false,
       allowUnsigned: false,
@@ -148,6 +152,31 @@ function verifyCacheEntry(entry: CacheEntry, stateDir: string, config: StateConf
 
 function previousOf(base: Base): PreviousCatalog {
   return { serial: base.catalog.serial, sha256: base.sha256, label: base.source === 'cache' ? 'the cached catalog' : 'the bundled catalog' };
+}
+
+/**
+ * Judges a verified catalog from outside the package against the newest one in use and the serial
+ * floor: an older (or same-serial, other-content) catalog may be read, never applied. A signed
+ * catalog above the floor raises it.
+ */
+async function judgeOutside(verified: VerifiedCatalog, previous: PreviousCatalog, what: string, stateDir: string, request: CatalogRequest, warnings: string[]): Promise<void> {
+  const before = warnings.length;
+  checkOlder(verified.catalog, verified.sha256, previous, what, request.purpose, warnings);
+  const floor = readFloor(stateDir);
+  const verdict = checkFloor(floor, verified.catalog.serial, verified.sha256, what, request.purpose);
+  if (verdict === 'read-only' && floor !== null) {
+    if (warnings.length === before) warnings.push(floorWarning(floor, verified.catalog.serial, what));
+    return;
+  }
+  if (verdict !== 'newer' || verified.key === null) return;
+  try {
+    await guardStateWrite(stateDir, request.windows ?? null);
+    ensureStateDir(stateDir);
+    await withStateLock(stateDir, () => raiseFloor(stateDir, verified.catalog.serial, verified.sha256));
+  } catch (error) {
+    if (!(error instanceof ExmitError)) throw error;
+    warnings.push(`the serial floor was not raised to ${verified.catalog.serial} (${error.message})`);
+  }
 }
 
 /** An older (or same-serial, other-content) catalog may be read, never applied. */

@@ -31,7 +31,7 @@ export function catalogSignCommand(context: RunContext): Command {
     .requiredOption('--key <key>', 'private key file made by "exmit catalog keygen"');
   addCommonOptions(command, false).action(async (file: string, raw: RawSignOptions) => {
     const options = readSignOptions(file, raw);
-    const [{ createUi }, { printJson, printText }, { MAX_CATALOG_BYTES, parseCatalog }, { sha256Hex }, { writeFileAtomic }, { readPrivateKeyFile }, { withLazyEngine }, { windowsHostFor }, { keyIdOf, rawPublicKey }, { signCatalogBytes }, { decodeUtf8 }] = await Promise.all([
+    const [{ createUi }, { printJson, printText }, { MAX_CATALOG_BYTES }, { sha256Hex }, { writeFileAtomic }, { readPrivateKeyFile }, { withLazyEngine }, { windowsHostFor }, { keyIdOf, rawPublicKey }, { signCatalogBytes }, { checkBeforeSigning }] = await Promise.all([
       import('../ui.ts'),
       import('../output.ts'),
       import('../catalog/parse.ts'),
@@ -49,7 +49,7 @@ export function catalogSignCommand(context: RunContext): Command {
     const signing = readPrivateKeyFile(options.key);
     const bytes = readBounded(options.file, MAX_CATALOG_BYTES, 'catalog');
     // Refuse to sign what no server would accept: schema, vocabulary and requires are checked first.
-    const catalog = parseCatalog(decodeUtf8(bytes, options.file), options.file);
+    const catalog = checkBeforeSigning(bytes, options.file);
     const signatureText = signCatalogBytes(bytes, signing.privateKey, signing.publicKey);
     const sigFile = `${options.file}.sig`;
     writeFileAtomic(sigFile, signatureText, 0o644);

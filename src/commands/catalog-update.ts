@@ -6,6 +6,7 @@ import type { Ui } from '../ui.ts';
 import type { UpdateResult } from '../trust/update.ts';
 import { inputError, usageError } from '../errors.ts';
 import { readTextFile } from '../trust/files.ts';
+import { redactCredentials } from '../trust/redact.ts';
 import { collectRepeated } from './read-bounded.ts';
 
 /**
@@ -46,7 +47,7 @@ export function readUpdateOptions(raw: RawUpdateOptions): UpdateOptions {
     if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 600) throw usageError(`--timeout "${raw.timeout}" is not a number of seconds between 0 and 600`, 'As in --timeout 30.');
   }
   const proxy = raw.proxy ?? null;
-  if (proxy !== null && !URL.canParse(proxy)) throw usageError(`--proxy "${proxy}" is not a URL`, 'As in --proxy http://proxy.contoso.com:8080.');
+  if (proxy !== null && !URL.canParse(proxy)) throw usageError(`--proxy "${redactCredentials(proxy)}" is not a URL`, 'As in --proxy http://proxy.contoso.com:8080.');
   let ca: string | null = null;
   if (raw.ca !== undefined) {
     ca = readTextFile(raw.ca, '--ca');
@@ -101,6 +102,7 @@ export function catalogUpdateCommand(context: RunContext): Command {
         windows: windowsHostFor(engine),
       }),
     ));
+    for (const warning of result.warnings) ui.say(ui.err.warn(`warning: ${warning}`));
     if (options.common.json) printJson(result, context.output);
     else printText(renderUpdate(result, ui), context.output);
     context.exitCode = 0;

@@ -35,7 +35,7 @@ export function catalogVerifyCommand(context: RunContext): Command {
     .option('--allow-expired', 'accept an expired catalog');
   addCommonOptions(command, false).action(async (file: string, raw: RawVerifyOptions) => {
     const options = readVerifyOptions(file, raw);
-    const [{ createUi }, { printJson, printText }, { MAX_CATALOG_BYTES }, { readCheckedConfig }, { readCache }, { resolveStateDir }, { readTrustFiles }, { withLazyEngine }, { windowsHostFor }, { mergeTrustedKeys }, { previousFromCache }, { isExpired, verifyCatalog }] = await Promise.all([
+    const [{ createUi }, { printJson, printText }, { MAX_CATALOG_BYTES }, { readCheckedConfig }, { readCache }, { resolveStateDir }, { readTrustFiles }, { withLazyEngine }, { windowsHostFor }, { mergeTrustedKeys }, { previousFor }, { isExpired, verifyCatalog }] = await Promise.all([
       import('../ui.ts'),
       import('../output.ts'),
       import('../catalog/parse.ts'),
@@ -71,7 +71,7 @@ export function catalogVerifyCommand(context: RunContext): Command {
       now: new Date(),
       allowExpired: options.allowExpired,
       allowUnsigned: false,
-      previous: previousFromCache(cached),
+      previous: previousFor(stateDir, cached),
     });
     const result = {
       file: options.file,

@@ -2,6 +2,7 @@
 import type { Probe } from '../catalog/types.ts';
 import type { EffectiveCondition, EffectiveRewrite, InboundRule, OutboundRule, PatternSyntax, RuleRef } from './merge.ts';
 import { urlPathOnly } from './sites.ts';
+import { execBounded } from './regex-worker.ts';
 
 /** What happened to one rule while a probe was evaluated. */
 export interface TraceEntry {
@@ -14,7 +15,23 @@ export interface TraceEntry {
   stopped: boolean;
   /** What the model could not judge or that differs from the published form: invalid pattern, IsFile/IsDirectory, Wildcard, case-sensitive. */
   notes: string[];
+  /** Why a pattern of the rule could not be evaluated (it ran out of its time budget, or could take exponential time); empty when every pattern ran. */
+  unevaluated: string[];
 }
+
+/** A rule whose outcome is unknown because one of its patterns was not evaluated: callers err on the side of caution. */
+export interface UnevaluatedRule {
+  rule: RuleRef;
+  reason: string;
+}
+
+/** The rules of a trace that could not be evaluated. */
+export function unevaluatedRules(trace: readonly TraceEntry[]): UnevaluatedRule[] {
+  return trace.flatMap((t) => t.unevaluated.map((reason) => ({ rule: t.rule, reason })));
+}
+
+/** Notes of one rule, with the patterns that were not evaluated kept apart. */
+type Notes = string[] & { unevaluated: string[] };
 
 /** How inbound evaluation ended. */
 export type InboundOutcome = 'blocked' | 'passed' | 'redirected' | 'responded' | 'proxied' | 'rewrite-inactive';
@@ -85,7 +102,7 @@ export function evaluateInbound(effective: EffectiveRewrite, probe: Probe): Inbo
   for (const rule of effective.inboundRules) {
     const notes = ruleNotes(rule.patternSyntax, rule.match.ignoreCase, rule.conditions.items);
     if (!rule.enabled) {
-      trace.push({ rule: rule.ref, result: 'disabled', action: null, stopped: false, notes });
+      trace.push({ rule: rule.ref, result: 'disabled', action: null, stopped: false, notes, unevaluated: notes.unevaluated });
       continue;
     }
     const input = relativePath(state.path, rule.baseUrlPath);
@@ -93,10 +110,10 @@ export function evaluateInbound(effective: EffectiveRewrite, probe: Probe): Inbo
     const urlMatched = rule.match.negate ? !m.ok && m.valid : m.ok;
     const caps: Captures = { r: rule.match.negate ? [] : m.captures, c: [] };
     if (!urlMatched || !conditionsMatch(rule.conditions.logicalGrouping, rule.conditions.trackAllCaptures, rule.conditions.items, rule.patternSyntax, vars, caps, notes)) {
-      trace.push({ rule: rule.ref, result: 'no-match', action: null, stopped: false, notes });
+      trace.push({ rule: rule.ref, result: 'no-match', action: null, stopped: false, notes, unevaluated: notes.unevaluated });
       continue;
     }
-    const entry: TraceEntry = { rule: rule.ref, result: 'matched', action: rule.action.type, stopped: true, notes };
+    const entry: TraceEntry = { rule: rule.ref, result: 'matched', action: rule.action.type, stopped: true, notes, unevaluated: notes.unevaluated };
     trace.push(entry);
     switch (rule.action.type) {
       case 'AbortRequest':
@@ -141,15 +158,15 @@ export function evaluateOutbound(effective: EffectiveRewrite, probe: Probe): Out
   for (const rule of effective.outboundRules) {
     const notes = ruleNotes(rule.patternSyntax, rule.match.ignoreCase, rule.conditions.items);
     if (!rule.enabled) {
-      trace.push({ rule: rule.ref, result: 'disabled', action: null, stopped: false, notes });
+      trace.push({ rule: rule.ref, result: 'disabled', action: null, stopped: false, notes, unevaluated: notes.unevaluated });
       continue;
     }
     const caps = preConditionMatches(effective, rule, vars, notes) ? outboundMatches(rule, vars, notes) : null;
     if (caps === null) {
-      trace.push({ rule: rule.ref, result: 'no-match', action: null, stopped: false, notes });
+      trace.push({ rule: rule.ref, result: 'no-match', action: null, stopped: false, notes, unevaluated: notes.unevaluated });
       continue;
     }
-    const entry: TraceEntry = { rule: rule.ref, result: 'matched', action: rule.action.type, stopped: rule.stopProcessing, notes };
+    const entry: TraceEntry = { rule: rule.ref, result: 'matched', action: rule.action.type, stopped: rule.stopProcessing, notes, unevaluated: notes.unevaluated };
     trace.push(entry);
     if (rule.action.type === 'Rewrite' && rule.match.serverVariable !== null) {
       setHeader(headers, rule.match.serverVariable, expand(rule.action.value, vars, caps));
@@ -312,8 +329,8 @@ function redirectStatus(redirectType: string | undefined): number {
   }
 }
 
-function ruleNotes(syntax: PatternSyntax, ignoreCase: boolean, conditions: EffectiveCondition[]): string[] {
-  const notes: string[] = [];
+function ruleNotes(syntax: PatternSyntax, ignoreCase: boolean, conditions: EffectiveCondition[]): Notes {
+  const notes: Notes = Object.assign([] as string[], { unevaluated: [] as string[] });
   if (syntax !== 'ECMAScript') notes.push(`patternSyntax ${syntax}`);
   if (!ignoreCase) notes.push('match is case-sensitive (ignoreCase="false")');
   for (const c of conditions) {
@@ -323,7 +340,7 @@ function ruleNotes(syntax: PatternSyntax, ignoreCase: boolean, conditions: Effec
 }
 
 // Returns the rule's back-references when its pattern and conditions match, null otherwise.
-function outboundMatches(rule: OutboundRule, vars: Vars, notes: string[]): Captures | null {
+function outboundMatches(rule: OutboundRule, vars: Vars, notes: Notes): Captures | null {
   if (rule.match.filterByTags !== null || rule.match.serverVariable === null) {
     notes.push('a response-body rule (filterByTags) is not evaluated');
     return null;
@@ -337,7 +354,7 @@ function outboundMatches(rule: OutboundRule, vars: Vars, notes: string[]): Captu
   return conditionsMatch(conditions.logicalGrouping, conditions.trackAllCaptures, conditions.items, rule.patternSyntax, vars, caps, notes) ? caps : null;
 }
 
-function preConditionMatches(effective: EffectiveRewrite, rule: OutboundRule, vars: Vars, notes: string[]): boolean {
+function preConditionMatches(effective: EffectiveRewrite, rule: OutboundRule, vars: Vars, notes: Notes): boolean {
   if (rule.preCondition === null) return true;
   const name = rule.preCondition.toLowerCase();
   const pre = effective.preConditions.find((p) => p.name.toLowerCase() === name);
@@ -355,7 +372,7 @@ function conditionsMatch(
   syntax: PatternSyntax,
   vars: Vars,
   caps: Captures,
-  notes: string[],
+  notes: Notes,
 ): boolean {
   if (items.length === 0) return true;
   const collected: string[] = [];
@@ -374,7 +391,7 @@ function conditionsMatch(
 }
 
 // Returns the condition's captures when it matches, null otherwise.
-function conditionMatches(cond: EffectiveCondition, syntax: PatternSyntax, vars: Vars, caps: Captures, notes: string[]): string[] | null {
+function conditionMatches(cond: EffectiveCondition, syntax: PatternSyntax, vars: Vars, caps: Captures, notes: Notes): string[] | null {
   if (cond.matchType !== 'Pattern') {
     notes.push(`condition on ${cond.input} (line ${cond.line}) uses matchType ${cond.matchType}, which cannot be judged without the server's files: treated as not matching`);
     return null;
@@ -393,8 +410,10 @@ interface MatchResult {
 }
 
 const regexCache = new Map<string, RegExp | string>();
+/** Patterns that ran out of their time budget in this run, with the reason: not run again. */
+const exhausted = new Map<string, string>();
 
-function matchPattern(pattern: string, syntax: PatternSyntax, ignoreCase: boolean, input: string, notes: string[]): MatchResult {
+function matchPattern(pattern: string, syntax: PatternSyntax, ignoreCase: boolean, input: string, notes: Notes): MatchResult {
   if (syntax === 'ExactMatch') {
     const ok = ignoreCase ? pattern.toLowerCase() === input.toLowerCase() : pattern === input;
     return { ok, valid: true, captures: ok ? [input] : [] };
@@ -405,7 +424,7 @@ function matchPattern(pattern: string, syntax: PatternSyntax, ignoreCase: boolea
   let re = regexCache.get(key);
   if (re === undefined) {
     if (hasNestedQuantifier(source)) {
-      re = 'it nests quantifiers, which can take exponential time, so it is not run';
+      re = NESTED;
     } else {
       try {
         re = new RegExp(source, flags);
@@ -417,10 +436,55 @@ function matchPattern(pattern: string, syntax: PatternSyntax, ignoreCase: boolea
   }
   if (typeof re === 'string') {
     notes.push(`pattern "${pattern}" is not evaluated as an ECMAScript regular expression (${re}): the rule does not match`);
+    if (re === NESTED) notes.unevaluated.push(`pattern "${pattern}" ${re}`);
     return { ok: false, valid: false, captures: [] };
   }
-  const m = re.exec(input);
-  return m === null ? { ok: false, valid: true, captures: [] } : { ok: true, valid: true, captures: m.map((g) => g ?? '') };
+  // Only patterns that cannot backtrack much run here; any other runs in the worker with a time budget.
+  if (isLinear(source)) {
+    const m = re.exec(input);
+    return m === null ? { ok: false, valid: true, captures: [] } : { ok: true, valid: true, captures: m.map((g) => g ?? '') };
+  }
+  let spent = exhausted.get(key);
+  if (spent === undefined) {
+    const result = execBounded(source, flags, input);
+    if (result.kind === 'match') return { ok: true, valid: true, captures: result.captures };
+    if (result.kind === 'no-match') return { ok: false, valid: true, captures: [] };
+    spent = result.kind === 'timeout' ? `ran out of its time budget (${result.budgetMs} ms on a ${input.length}-character input)` : `could not be run (${result.message})`;
+    exhausted.set(key, spent);
+  }
+  notes.push(`pattern "${pattern}" was not evaluated: it ${spent}: the rule's outcome is unknown`);
+  notes.unevaluated.push(`pattern "${pattern}" ${spent}`);
+  return { ok: false, valid: false, captures: [] };
+}
+
+const NESTED = 'it nests quantifiers, which can take exponential time, so it is not run';
+
+/**
+ * A pattern that runs in linear time on any input, so it needs no worker: no quantifier
+ * (`*`, `+`, `?`, `{`), no alternation and no back-reference. Conservative: anything else goes to
+ * the worker.
+ */
+function isLinear(source: string): boolean {
+  let afterGroupOpen = false;
+  for (let i = 0; i < source.length; i++) {
+    const ch = source[i];
+    const groupOpen = afterGroupOpen;
+    afterGroupOpen = false;
+    if (ch === '(') {
+      afterGroupOpen = true;
+    } else if (ch === '\\') {
+      const next = source[i + 1] ?? '';
+      if (/[1-9k]/.test(next)) return false;
+      i++;
+    } else if (ch === '[') {
+      for (i++; i < source.length && source[i] !== ']'; i++) if (source[i] === '\\') i++;
+    } else if (ch === '*' || ch === '+' || ch === '{' || ch === '|') {
+      return false;
+    } else if (ch === '?' && !groupOpen) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // Configuration comes from servers that may be compromised: a pattern such as (a+)+ could hang the audit on a probe, so quantified groups that contain a quantifier are refused.

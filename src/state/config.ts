@@ -2,6 +2,7 @@
 import { inputError } from '../errors.ts';
 import { parseTrustedKey, type TrustedKey } from '../trust/keys.ts';
 import { configPath } from './paths.ts';
+import { redactCredentials } from '../trust/redact.ts';
 import { readStateFile, type Runner, currentRunner } from './secure.ts';
 import { guardStateRead, type WindowsHost } from './windows-acl.ts';
 
@@ -58,9 +59,9 @@ export function parseConfig(text: string, file: string): StateConfig {
     }
   }
   config.catalogUrl = optionalString(record, 'catalogUrl', file);
-  if (config.catalogUrl !== null && !URL.canParse(config.catalogUrl)) throw inputError(`${file}: catalogUrl "${config.catalogUrl}" is not a URL`, 'Use https://host/path/catalog.xml.');
+  if (config.catalogUrl !== null && !URL.canParse(config.catalogUrl)) throw inputError(`${file}: catalogUrl "${redactCredentials(config.catalogUrl)}" is not a URL`, 'Use https://host/path/catalog.xml.');
   config.proxy = optionalString(record, 'proxy', file);
-  if (config.proxy !== null && !URL.canParse(config.proxy)) throw inputError(`${file}: proxy "${config.proxy}" is not a URL`, 'Use http://proxy.example:8080.');
+  if (config.proxy !== null && !URL.canParse(config.proxy)) throw inputError(`${file}: proxy "${redactCredentials(config.proxy)}" is not a URL`, 'Use http://proxy.example:8080.');
   const blocked = record['blocked'];
   if (blocked !== undefined) {
     if (!Array.isArray(blocked) || blocked.some((id) => typeof id !== 'string' || id === '')) throw inputError(`${file}: blocked must be an array of mitigation ids`, 'As in "blocked": ["owa-csp-xss"].');

@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { inputError } from '../errors.ts';
 import { cachePath, configPath } from './paths.ts';
+import { floorPath } from './floor.ts';
 import { INHERIT_ONLY, READ_DATA_RIGHTS, SID, WRITE_RIGHTS, parseSddl, sidName, type SecurityDescriptor } from './sddl.ts';
 
 /** Who runs exmit, as Windows sees it. */
@@ -52,9 +53,17 @@ export function privateKeySddl(me: WindowsIdentity): string {
   return `D:PAI(A;;FA;;;${me.sid})(A;;FA;;;SY)`;
 }
 
-/** Principals trusted in the state folder: Administrators, SYSTEM and the user running exmit. */
+/** Principals trusted in the state folder: Administrators and SYSTEM, and the user running exmit only when not elevated (a --state-dir of their own). */
 function stateTrusted(me: WindowsIdentity): Set<string> {
-  return new Set([SID.administrators, SID.system, me.sid]);
+  return me.elevated ? new Set([SID.administrators, SID.system]) : new Set([SID.administrators, SID.system, me.sid]);
+}
+
+/** Refuses a network path (UNC) for the state folder: its ACL and its very content are the file server's to decide. */
+export function checkStatePathLocal(stateDir: string): void {
+  const local = /^[\\/][\\/][?.][\\/][A-Za-z]:(?:[\\/]|$)/.test(stateDir);
+  if (/^[\\/][\\/]/.test(stateDir) && !local) {
+    throw inputError(`state folder ${stateDir} is a network path: refused, since the file server, not this machine's administrators, controls what is in it`, 'Use a folder on a local disk (the default is %ProgramData%\\exmit).');
+  }
 }
 
 /** The icacls commands that give a state entry the ACL exmit creates it with. */
@@ -75,6 +84,12 @@ export function checkStateSecurity(entry: PathSecurity, kind: 'folder' | 'file',
   if (entry.kind !== kind) throw inputError(`${what} is not a ${kind}`, 'Remove it, or point --state-dir elsewhere.');
   const descriptor = parseSddl(entry.sddl ?? '', what);
   const trusted = stateTrusted(me);
+  if (me.elevated && descriptor.owner === me.sid) {
+    throw inputError(
+      `${what} is owned by ${sidName(me.sid)} (the account running exmit), not by Administrators or SYSTEM: refused, since an elevated exmit trusts only those`,
+      `Check its content, then run (elevated): ${stateFixCommand(entry.path, kind, null)}`,
+    );
+  }
   if (descriptor.owner === null || !trusted.has(descriptor.owner)) {
     throw inputError(
       `${what} is owned by ${descriptor.owner === null ? 'nobody' : sidName(descriptor.owner)}, not by Administrators, SYSTEM or you: refused, since a standard user could have planted it`,
@@ -129,7 +144,7 @@ function firstOtherAccess(descriptor: SecurityDescriptor, trusted: Set<string>, 
 
 /** The files exmit reads from the state folder. */
 export function stateFiles(stateDir: string): string[] {
-  return [configPath(stateDir), cachePath(stateDir)];
+  return [configPath(stateDir), cachePath(stateDir), floorPath(stateDir)];
 }
 
 /**
@@ -140,6 +155,7 @@ export function stateFiles(stateDir: string): string[] {
 export async function guardStateRead(stateDir: string, windows: WindowsHost | null, platform: NodeJS.Platform = process.platform): Promise<boolean> {
   if (platform !== 'win32') return true;
   if (windows === null) throw new Error('internal: the state folder is read on Windows without a WindowsHost');
+  checkStatePathLocal(stateDir);
   const me = await windows.identity();
   const [folder, ...files] = await windows.security([stateDir, ...stateFiles(stateDir)]);
   if (folder === undefined || folder.kind === 'missing') return false;

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { ExitCode, ExmitError, inputError } from '../errors.ts';
 import { winHttpProxyUrl, type WinHttpProxy } from './winhttp.ts';
+import { redactCredentials } from './redact.ts';
 
 /** The feed could not be reached (network, timeout, HTTP error): callers may fall back to the cache or the bundled catalog. */
 export class FeedUnreachableError extends ExmitError {
@@ -47,13 +48,16 @@ export interface Validators {
 
 const MAX_REDIRECTS = 5;
 
-/** Checks a feed URL's scheme: https always; http and file only with --allow-http. */
+/** Checks a feed URL: no user name or password in it; https always; http and file only with --allow-http. */
 export function checkFeedUrl(text: string, allowInsecure: boolean): URL {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw inputError(`"${text}" is not a URL`, 'Use https://host/path/catalog.xml.');
+    throw inputError(`"${redactCredentials(text)}" is not a URL`, 'Use https://host/path/catalog.xml.');
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw inputError(`${redactCredentials(text)}: credentials in a feed URL are refused (they would be shown in messages and kept in the cache)`, 'A feed needs no credentials: the signature protects the catalog. Host it where servers can read it without logging in.');
   }
   if (url.protocol === 'https:') return url;
   if (url.protocol === 'http:' || url.protocol === 'file:') {
@@ -92,14 +96,26 @@ export function proxySettings(proxy: string | null, env: NodeJS.ProcessEnv, winH
   return { httpProxy, httpsProxy, noProxy };
 }
 
+/** Warnings about environment variables that bear on the feed's TLS (exmit verifies certificates whatever they say). */
+export function tlsEnvironmentWarnings(env: NodeJS.ProcessEnv): string[] {
+  const warnings: string[] = [];
+  if (env['NODE_TLS_REJECT_UNAUTHORIZED'] === '0') warnings.push('NODE_TLS_REJECT_UNAUTHORIZED=0 is set: ignored, exmit verifies the feed\'s certificate (use --ca FILE for a private CA)');
+  const extra = env['NODE_EXTRA_CA_CERTS'];
+  if (extra !== undefined && extra !== '') warnings.push(`NODE_EXTRA_CA_CERTS=${extra} is set: the certificates in it are trusted for the feed as well as the system's`);
+  return warnings;
+}
+
 function makeDispatcher(options: TransportOptions, target: URL): Dispatcher {
   const env = options.env ?? process.env;
   const settings = proxySettings(options.proxy, env, options.winHttp ?? null, target);
-  const tls = options.ca === null ? {} : { ca: [...rootCertificates, options.ca] };
+  // Verification is set explicitly, so NODE_TLS_REJECT_UNAUTHORIZED=0 cannot turn it off: for direct
+  // connections (connect), inside the proxy tunnel (requestTls) and to an https proxy (proxyTls).
+  const tls = { rejectUnauthorized: true, ...(options.ca === null ? {} : { ca: [...rootCertificates, options.ca] }) };
   // Empty strings, never undefined: undici reads process.env itself when a proxy option is absent.
   return new EnvHttpProxyAgent({
     connect: { ...tls, timeout: options.timeoutMs },
     requestTls: tls,
+    proxyTls: tls,
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,
     httpProxy: settings.httpProxy,
@@ -135,7 +151,10 @@ export async function fetchFeedFile(urlText: string, options: TransportOptions, 
         await response.body.dump().catch(() => {});
         if (hop >= MAX_REDIRECTS) throw new FeedUnreachableError(`${urlText}: more than ${MAX_REDIRECTS} redirects`, 'Point --url at the final address.');
         const next = new URL(response.headers['location'], url);
-        if (next.protocol !== 'https:' && !(options.allowInsecure && next.protocol === 'http:')) throw inputError(`${urlText}: redirected to ${next.href}, which is not HTTPS: refused`, 'Point --url at the HTTPS address.');
+        // Never from https to http, not even with --allow-http; from http, to http or https.
+        const allowed = url.protocol === 'https:' ? next.protocol === 'https:' : next.protocol === 'https:' || (options.allowInsecure && next.protocol === 'http:');
+        if (!allowed) throw inputError(`${urlText}: redirected to ${redactCredentials(next.href)}, which is not HTTPS: refused`, 'Point --url at the HTTPS address.');
+        if (next.username !== '' || next.password !== '') throw inputError(`${urlText}: redirected to ${redactCredentials(next.href)}: credentials in a feed URL are refused`);
         url = next;
         continue;
       }
@@ -189,7 +208,7 @@ function tooLarge(url: string, maxBytes: number): ExmitError {
 
 function unreachable(url: string, error: unknown, controller: AbortController): ExmitError {
   if (controller.signal.aborted && controller.signal.reason instanceof ExmitError) return controller.signal.reason;
-  const cause = error instanceof Error ? (error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message) : String(error);
+  const cause = redactCredentials(error instanceof Error ? (error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message) : String(error));
   return new FeedUnreachableError(`${url}: cannot be reached (${cause})`, 'Check the URL, the proxy (HTTPS_PROXY/NO_PROXY/--proxy), the firewall and, for a private CA, --ca FILE.');
 }
 

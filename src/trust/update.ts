@@ -5,8 +5,10 @@ import { readConfig } from '../state/config.ts';
 import { readCache, writeCache, type CacheEntry } from '../state/cache.ts';
 import { cachePath } from '../state/paths.ts';
 import { ensureStateDir } from '../state/secure.ts';
+import { checkFloor, raiseFloor, readFloor } from '../state/floor.ts';
+import { withStateLock } from '../state/lock.ts';
 import { guardStateWrite, type WindowsHost } from '../state/windows-acl.ts';
-import { environmentHasProxy, fetchFeedFile, signatureUrl, checkFeedUrl, FeedUnreachableError, type TransportOptions } from './download.ts';
+import { environmentHasProxy, fetchFeedFile, tlsEnvironmentWarnings, signatureUrl, checkFeedUrl, FeedUnreachableError, type TransportOptions } from './download.ts';
 import { parseWinHttpSettings, type WinHttpProxy } from './winhttp.ts';
 import { mergeTrustedKeys, type TrustedKey } from './keys.ts';
 import { MAX_SIGNATURE_BYTES } from './signature.ts';
@@ -45,6 +47,8 @@ export interface UpdateResult {
   cache: string;
   etag: string | null;
   lastModified: string | null;
+  /** Warnings for the user (the TLS environment). */
+  warnings: string[];
 }
 
 /** The previous catalog for the replay check, from the cache entry. */
@@ -52,15 +56,28 @@ export function previousFromCache(entry: CacheEntry | null): PreviousCatalog | n
   return entry === null ? null : { serial: entry.serial, sha256: entry.sha256, label: 'the cached catalog' };
 }
 
-/** Downloads, verifies and caches; every rejection throws before the cache is touched. */
+/** The previous catalog for `catalog verify`'s replay check: the serial floor or the cache, whichever is higher. */
+export function previousFor(stateDir: string, cached: CacheEntry | null): PreviousCatalog | null {
+  const fromCache = previousFromCache(cached);
+  const floor = readFloor(stateDir);
+  if (floor === null || (fromCache !== null && fromCache.serial >= floor.serial)) return fromCache;
+  return { serial: floor.serial, sha256: floor.sha256, label: 'the serial floor (floor.json)' };
+}
+
+/** Downloads, verifies and caches under the state folder's lock; every rejection throws before the cache is touched. */
 export async function updateFromFeed(request: UpdateRequest): Promise<UpdateResult> {
   await guardStateWrite(request.stateDir, request.windows ?? null);
   ensureStateDir(request.stateDir);
+  return withStateLock(request.stateDir, () => updateLocked(request));
+}
+
+async function updateLocked(request: UpdateRequest): Promise<UpdateResult> {
   const config = readConfig(request.stateDir);
   const urlText = request.url ?? config.catalogUrl;
   if (urlText === null) throw inputError('no feed URL: pass --url URL or set catalogUrl in config.json', `config.json is ${request.stateDir}; see docs/feeds.md.`);
   const keys = mergeTrustedKeys(config.trustedKeys, request.extraKeys);
   const cached = readCache(request.stateDir);
+  const warnings = tlsEnvironmentWarnings(request.env ?? process.env);
   const kept = cached === null ? 'Nothing was cached.' : `The cached catalog (serial ${cached.serial}) is kept.`;
   try {
     const proxy = request.proxy ?? config.proxy;
@@ -77,13 +94,15 @@ export async function updateFromFeed(request: UpdateRequest): Promise<UpdateResu
     const downloaded = await downloadCatalog(url, transport, validators, { keys, now: request.now, allowExpired: request.allowExpired, allowUnsigned: false, previous: previousFromCache(cached) });
     if (downloaded === 'not-modified') {
       const entry = cached as CacheEntry;
-      return { outcome: 'not-modified', url: url.href, serial: entry.serial, previousSerial: entry.serial, keyId: entry.key.keyId, cache: cachePath(request.stateDir), etag: entry.etag, lastModified: entry.lastModified };
+      return { outcome: 'not-modified', url: url.href, serial: entry.serial, previousSerial: entry.serial, keyId: entry.key.keyId, cache: cachePath(request.stateDir), etag: entry.etag, lastModified: entry.lastModified, warnings };
     }
     const { verified, signatureText } = downloaded;
     const key = verified.key as TrustedKey;
     if (verified.sameAsPrevious) {
-      return { outcome: 'unchanged', url: url.href, serial: verified.catalog.serial, previousSerial: cached?.serial ?? null, keyId: key.keyId, cache: cachePath(request.stateDir), etag: cached?.etag ?? null, lastModified: cached?.lastModified ?? null };
+      return { outcome: 'unchanged', url: url.href, serial: verified.catalog.serial, previousSerial: cached?.serial ?? null, keyId: key.keyId, cache: cachePath(request.stateDir), etag: cached?.etag ?? null, lastModified: cached?.lastModified ?? null, warnings };
     }
+    // The floor outlives the cache (expired, removed, or its key retired): an older catalog is never cached again.
+    checkFloor(readFloor(request.stateDir), verified.catalog.serial, verified.sha256, url.href, 'apply');
     const file = writeCache(request.stateDir, {
       url: url.href,
       etag: downloaded.etag,
@@ -95,7 +114,8 @@ export async function updateFromFeed(request: UpdateRequest): Promise<UpdateResu
       signature: signatureText as string,
       catalog: downloaded.bytes,
     });
-    return { outcome: 'updated', url: url.href, serial: verified.catalog.serial, previousSerial: cached?.serial ?? null, keyId: key.keyId, cache: file, etag: downloaded.etag, lastModified: downloaded.lastModified };
+    raiseFloor(request.stateDir, verified.catalog.serial, verified.sha256);
+    return { outcome: 'updated', url: url.href, serial: verified.catalog.serial, previousSerial: cached?.serial ?? null, keyId: key.keyId, cache: file, etag: downloaded.etag, lastModified: downloaded.lastModified, warnings };
   } catch (error) {
     if (error instanceof ExmitError) throw withKeptNote(error, kept);
     throw error;

@@ -53,12 +53,19 @@ export function verifyCatalog(request: VerifyRequest): VerifiedCatalog {
     if (request.signatureText === null) throw inputError(`${request.what}: no signature (${request.sigWhat} is missing)`, 'Sign it with "exmit catalog sign FILE --key KEY"; --allow-unsigned is for authoring and dry runs only.');
     key = verifyCatalogSignature(request.bytes, request.signatureText, request.keys, request.what, request.sigWhat);
   }
-  const catalog = parseCatalog(decodeUtf8(request.bytes, request.what), request.what);
+  const catalog = parseCatalog(decodeUtf8(request.bytes, request.what), request.what, { now: request.now });
   checkRequires(catalog, request.what, request.version ?? VERSION);
   checkExpiry(catalog, request.what, request.now, request.allowExpired);
   const sha256 = sha256Hex(request.bytes);
   const sameAsPrevious = request.previous === null ? false : checkSerial(catalog, sha256, request.previous, request.what);
   return { catalog, sha256, key, sameAsPrevious };
+}
+
+/** What `catalog sign` checks before signing, so that it never signs what no server would accept: UTF-8, schema, vocabulary and `requires` (`what` names the file). */
+export function checkBeforeSigning(bytes: Buffer, what: string, version: string = VERSION): Catalog {
+  const catalog = parseCatalog(decodeUtf8(bytes, what), what);
+  checkRequires(catalog, what, version);
+  return catalog;
 }
 
 /** Decodes UTF-8 strictly (a BOM is dropped); `what` names the catalog. */

@@ -21,7 +21,7 @@ describe('audit --catalog FILE', () => {
     stateDir = mkdtempSync(path.join(tmpdir(), 'exmit-state-'));
     catalog = path.join(dir, 'catalog.xml');
     const bundled = readFileSync(path.join(ROOT, 'mitigations', 'catalog.xml'), 'utf8');
-    writeFileSync(catalog, bundled.replace(/serial="\d+"/, 'serial="2099010101"'));
+    writeFileSync(catalog, bundled.replace(/serial="\d+"/, 'serial="2026112899"'));
     assert.equal((await exmit(['catalog', 'keygen', '--out', dir, '--name', 'test'])).code, 0);
     assert.equal((await exmit(['catalog', 'sign', catalog, '--key', path.join(dir, 'test.key')])).code, 0);
   });
@@ -31,7 +31,7 @@ describe('audit --catalog FILE', () => {
     assert.equal(run.code, 3, run.stderr);
     const doc = parseJson<{ catalog: { source: string; serial: number } }>(run);
     assert.equal(doc.catalog.source, 'file');
-    assert.equal(doc.catalog.serial, 2099010101);
+    assert.equal(doc.catalog.serial, 2026112899);
   });
 
   it('without a trusted key: exit 1 naming the file, nothing audited', async () => {

@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadBundledCatalog } from '../../src/catalog/parse.ts';
 import { makeCatalog, makeCertificate, startFeed, startProxy, tempDir, type Feed, type Proxy } from '../unit/trust-fixtures.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -14,6 +15,8 @@ const work = tempDir('exmit-e2e-');
 const tls = makeCertificate(work);
 let feed: Feed;
 let proxy: Proxy;
+/** A feed catalog newer than the bundled one (its serial is YYYYMMDDNN, so one more is the same day). */
+const SERIAL = loadBundledCatalog().serial + 1;
 
 /** Runs the CLI asynchronously (a synchronous spawn would block the in-process feed and proxy). */
 async function exmit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -54,7 +57,7 @@ test('keygen, sign, verify and update end to end through a proxy; 304; tampering
 
   const site = tempDir('exmit-site-');
   const catalogFile = path.join(site, 'catalog.xml');
-  writeFileSync(catalogFile, makeCatalog({ serial: 9100000001 }));
+  writeFileSync(catalogFile, makeCatalog({ serial: SERIAL }));
   const signed = await exmit(['catalog', 'sign', catalogFile, '--key', made.privateKey, '--json']);
   assert.equal(signed.code, 0, signed.stderr);
   assert.equal((JSON.parse(signed.stdout) as { keyId: string }).keyId, made.keyId);
@@ -66,7 +69,7 @@ test('keygen, sign, verify and update end to end through a proxy; 304; tampering
   assert.match(unknown.stdout, /not a trusted key/);
   const verified = await exmit(['catalog', 'verify', catalogFile, '--trust', made.publicKey, '--state-dir', state, '--json']);
   assert.equal(verified.code, 0, verified.stdout);
-  assert.equal((JSON.parse(verified.stdout) as { serial: number; valid: boolean }).serial, 9100000001);
+  assert.equal((JSON.parse(verified.stdout) as { serial: number; valid: boolean }).serial, SERIAL);
 
   // a private key readable by others is refused
   chmodSync(made.privateKey, 0o644);
@@ -88,7 +91,7 @@ test('keygen, sign, verify and update end to end through a proxy; 304; tampering
   assert.equal(update.code, 0, update.stdout + update.stderr);
   const result = JSON.parse(update.stdout) as { outcome: string; serial: number; etag: string; cache: string };
   assert.equal(result.outcome, 'updated');
-  assert.equal(result.serial, 9100000001);
+  assert.equal(result.serial, SERIAL);
   assert.deepEqual(proxy.connects, [`127.0.0.1:${feed.port}`, `127.0.0.1:${feed.port}`]);
   const cacheFile = path.join(state, 'catalog-cache.json');
   const cached = readFileSync(cacheFile);
@@ -111,14 +114,14 @@ test('keygen, sign, verify and update end to end through a proxy; 304; tampering
   assert.deepEqual((JSON.parse(list.stdout) as { catalog: { source: string; serial: number } }).catalog.source, 'cache');
 
   // a tampered catalog on the feed (new ETag): exit 1, the reason, the cache unchanged
-  const tampered = Buffer.from(readFileSync(catalogFile).toString().replace('serial="9100000001"', 'serial="9100000002"'));
+  const tampered = Buffer.from(readFileSync(catalogFile).toString().replace(`serial="${SERIAL}"`, `serial="${SERIAL + 1}"`));
   publish(tampered, readFileSync(`${catalogFile}.sig`, 'utf8'), '"a2"');
   const bad = await exmit(['catalog', 'update', '--state-dir', state, '--ca', tls.certFile, '--json'], env);
   assert.equal(bad.code, 1);
   const error = (JSON.parse(bad.stdout) as { error: { code: number; message: string; hint: string } }).error;
   assert.equal(error.code, 1);
   assert.match(error.message, /signature does not match/);
-  assert.match(error.hint, /cached catalog \(serial 9100000001\) is kept/);
+  assert.match(error.hint, new RegExp(`cached catalog \\(serial ${SERIAL}\\) is kept`));
   assert.equal(bad.stderr, '');
   assert.deepEqual(readFileSync(cacheFile), cached);
 
@@ -147,4 +150,22 @@ test('keygen, sign, verify and update end to end through a proxy; 304; tampering
   assert.match(open.stderr, new RegExp(`${state.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is writable by group or others`));
   assert.match(open.stderr, /chmod 700/);
   chmodSync(state, 0o700);
+});
+
+test('sign refuses a catalog this exmit would refuse: requires excludes it, or a signed vocabulary break', async () => {
+  const keys = tempDir('exmit-keys-');
+  assert.equal((await exmit(['catalog', 'keygen', '--out', keys, '--name', 'k'])).code, 0);
+  const site = tempDir('exmit-site-');
+  const cases: [Buffer, RegExp][] = [
+    [makeCatalog({ requires: '>=42.0.0' }), /requires exmit >=42\.0\.0, and this is exmit/],
+    [makeCatalog({ action: '<remove-global-module name="RewriteModule"/>' }), /<remove-global-module name="RewriteModule">: module "RewriteModule" is outside the vocabulary/],
+  ];
+  for (const [bytes, reason] of cases) {
+    const file = path.join(site, 'catalog.xml');
+    writeFileSync(file, bytes);
+    const signed = await exmit(['catalog', 'sign', file, '--key', path.join(keys, 'k.key')]);
+    assert.equal(signed.code, 1, signed.stdout);
+    assert.match(signed.stderr, reason);
+    assert.equal(existsSync(`${file}.sig`), false);
+  }
 });

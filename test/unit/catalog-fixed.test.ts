@@ -123,7 +123,7 @@ describe('fixState: the per-CU model on the bundled catalog', () => {
 
 /** A one-mitigation catalog whose SE fix holds the given children. */
 function catalogWith(seFix: string): string {
-  return `<catalog xmlns="urn:exmit:catalog:1" serial="1" published="2027-01-01" expires="2028-01-01" requires="*">
+  return `<catalog xmlns="urn:exmit:catalog:1" serial="2026010101" published="2026-01-01" expires="2028-01-01" requires="*">
   <mitigation id="z" severity="critical">
     <title>Z</title><cve>CVE-2027-0001</cve><description>D</description><reference>https://example.com/z</reference>
     <appliesTo products="SE" roles="Mailbox"/>

@@ -94,7 +94,7 @@ test('the cache round-trips, is checked on read, and a damaged one names the fil
   const dir = path.join(tempDir(), 'state');
   const key = makeKey();
   const catalog = makeCatalog();
-  writeCache(dir, { url: 'https://x/c.xml', etag: '"e1"', lastModified: null, fetchedAt: '2026-07-01T00:00:00.000Z', serial: 9000000001, sha256: sha256Hex(catalog), key: { keyId: key.trusted.keyId, publicKey: key.trusted.publicKey, name: null }, signature: key.sign(catalog), catalog });
+  writeCache(dir, { url: 'https://x/c.xml', etag: '"e1"', lastModified: null, fetchedAt: '2026-07-01T00:00:00.000Z', serial: 2026070101, sha256: sha256Hex(catalog), key: { keyId: key.trusted.keyId, publicKey: key.trusted.publicKey, name: null }, signature: key.sign(catalog), catalog });
   const entry = readCache(dir);
   assert.ok(entry !== null);
   assert.deepEqual(entry.catalog, catalog);

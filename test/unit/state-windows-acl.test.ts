@@ -167,9 +167,10 @@ test('reading the state folder on Windows: one engine request for the folder and
   const dir = path.join(tempDir(), 'exmit');
   const config = path.join(dir, 'config.json');
   const cache = path.join(dir, 'catalog-cache.json');
+  const floor = path.join(dir, 'floor.json');
   const host = fakeHost(ADMIN, {});
   assert.equal(await guardStateRead(dir, host, 'win32'), false);
-  assert.deepEqual(host.asked, [[dir, config, cache]]);
+  assert.deepEqual(host.asked, [[dir, config, cache, floor]]);
   const good = fakeHost(ADMIN, { [dir]: { kind: 'folder', sddl: EXMIT_FOLDER }, [config]: { kind: 'file', sddl: 'O:BAD:AI(A;ID;FA;;;BA)(A;ID;FA;;;SY)' } });
   assert.equal(await guardStateRead(dir, good, 'win32'), true);
   const badCache = fakeHost(ADMIN, { [dir]: { kind: 'folder', sddl: EXMIT_FOLDER }, [cache]: { kind: 'file', sddl: `O:BAD:AI(A;ID;FA;;;BA)(A;;FW;;;${MALLORY})` } });

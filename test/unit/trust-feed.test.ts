@@ -54,10 +54,10 @@ function cacheBytes(stateDir: string): Buffer {
 
 test('update downloads, verifies and caches; a second run sends If-None-Match/If-Modified-Since and gets 304; the ETag is kept', async () => {
   const dir = stateWithKey();
-  publish(9000000002, { etag: '"v2"', lastModified: 'Wed, 01 Jul 2026 00:00:00 GMT' });
+  publish(2026070102, { etag: '"v2"', lastModified: 'Wed, 01 Jul 2026 00:00:00 GMT' });
   const first = await updateFromFeed(request(dir));
   assert.equal(first.outcome, 'updated');
-  assert.equal(first.serial, 9000000002);
+  assert.equal(first.serial, 2026070102);
   assert.equal(first.keyId, key.trusted.keyId);
   assert.equal(first.etag, '"v2"');
   const before = cacheBytes(dir);
@@ -70,68 +70,68 @@ test('update downloads, verifies and caches; a second run sends If-None-Match/If
   assert.equal(feed.requests.filter((r) => r.path === '/catalog.xml.sig').length, 1);
   assert.deepEqual(cacheBytes(dir), before);
   // a newer catalog replaces it
-  publish(9000000003, { etag: '"v3"' });
+  publish(2026070103, { etag: '"v3"' });
   const third = await updateFromFeed(request(dir));
   assert.equal(third.outcome, 'updated');
-  assert.equal(third.previousSerial, 9000000002);
+  assert.equal(third.previousSerial, 2026070102);
   assert.equal((JSON.parse(cacheBytes(dir).toString()) as { etag: string }).etag, '"v3"');
 });
 
 test('every rejection leaves the cached catalog byte-for-byte unchanged and says the cache is kept', async () => {
   const dir = stateWithKey();
-  publish(9000000010);
+  publish(2026070110);
   await updateFromFeed(request(dir));
   const cached = cacheBytes(dir);
   const other = makeKey('other');
-  const good = makeCatalog({ serial: 9000000011 });
+  const good = makeCatalog({ serial: 2026070111 });
   const tampered = Buffer.from(good);
   tampered[200] = (tampered[200] as number) ^ 1;
   const cases: [string, () => void, RegExp, Partial<UpdateRequest>?][] = [
     ['tampered catalog', () => publish(0, { catalog: tampered, sig: key.sign(good) }), /signature does not match/],
     ['tampered signature', () => publish(0, { catalog: good, sig: key.sign(good).replace(/"signature": "(.)/, (_m, c: string) => `"signature": "${c === 'A' ? 'B' : 'A'}`) }), /signature does not match/],
-    ['missing signature', () => { publish(9000000011); feed.routes.delete('/catalog.xml.sig'); }, /HTTP 404/],
+    ['missing signature', () => { publish(2026070111); feed.routes.delete('/catalog.xml.sig'); }, /HTTP 404/],
     ['unknown key', () => publish(0, { catalog: good, sig: other.sign(good) }), /not a trusted key/],
-    ['older serial', () => publish(9000000009), /older than the cached catalog's/],
-    ['same serial, other content', () => publish(0, { catalog: makeCatalog({ serial: 9000000010, title: 'Other' }) }), /content differs/],
-    ['expired', () => publish(0, { catalog: makeCatalog({ serial: 9000000012, expires: '2026-07-10' }) }), /expired on 2026-07-10/],
-    ['newer exmit needed', () => publish(0, { catalog: makeCatalog({ serial: 9000000013, requires: '>=42.0.0' }) }), /requires exmit >=42\.0\.0/],
-    ['action outside the vocabulary', () => publish(0, { catalog: makeCatalog({ serial: 9000000014, action: '<service name="Spooler"/>' }) }), /outside the vocabulary/],
+    ['older serial', () => publish(2026070109), /older than the cached catalog's/],
+    ['same serial, other content', () => publish(0, { catalog: makeCatalog({ serial: 2026070110, title: 'Other' }) }), /content differs/],
+    ['expired', () => publish(0, { catalog: makeCatalog({ serial: 2026070112, expires: '2026-07-10' }) }), /expired on 2026-07-10/],
+    ['newer exmit needed', () => publish(0, { catalog: makeCatalog({ serial: 2026070113, requires: '>=42.0.0' }) }), /requires exmit >=42\.0\.0/],
+    ['action outside the vocabulary', () => publish(0, { catalog: makeCatalog({ serial: 2026070114, action: '<service name="Spooler"/>' }) }), /outside the vocabulary/],
     ['oversize', () => publish(0, { catalog: Buffer.alloc(1024 * 1024 + 1, 0x20) }), /larger than 1048576 bytes/],
-    ['slow server', () => { publish(9000000015); feed.routes.set('/catalog.xml', { hang: true }); }, /no complete answer within 0\.5 s/, { timeoutMs: 500 }],
+    ['slow server', () => { publish(2026070115); feed.routes.set('/catalog.xml', { hang: true }); }, /no complete answer within 0\.5 s/, { timeoutMs: 500 }],
     ['feed down', () => { feed.routes.clear(); }, /cannot be reached|HTTP 404/, { url: 'https://127.0.0.1:1/catalog.xml' }],
-    ['plain http without --allow-http', () => publish(9000000016), /http URLs are refused without --allow-http/, { url: `http://127.0.0.1:${feed.port}/catalog.xml` }],
-    ['untrusted certificate', () => publish(9000000017), /cannot be reached/, { ca: null }],
+    ['plain http without --allow-http', () => publish(2026070116), /http URLs are refused without --allow-http/, { url: `http://127.0.0.1:${feed.port}/catalog.xml` }],
+    ['untrusted certificate', () => publish(2026070117), /cannot be reached/, { ca: null }],
   ];
   for (const [name, arrange, reason, extra] of cases) {
     feed.routes.clear();
     arrange();
-    await assert.rejects(updateFromFeed(request(dir, extra ?? {})), (e: unknown) => e instanceof ExmitError && e.code === 1 && reason.test(e.message) && /cached catalog \(serial 9000000010\) is kept/.test(e.hint ?? ''), name);
+    await assert.rejects(updateFromFeed(request(dir, extra ?? {})), (e: unknown) => e instanceof ExmitError && e.code === 1 && reason.test(e.message) && /cached catalog \(serial 2026070110\) is kept/.test(e.hint ?? ''), name);
     assert.deepEqual(cacheBytes(dir), cached, `${name}: cache unchanged`);
   }
   // --allow-expired accepts the expired one
   feed.routes.clear();
-  publish(0, { catalog: makeCatalog({ serial: 9000000012, expires: '2026-07-10' }) });
-  assert.equal((await updateFromFeed(request(dir, { allowExpired: true }))).serial, 9000000012);
+  publish(0, { catalog: makeCatalog({ serial: 2026070112, expires: '2026-07-10' }) });
+  assert.equal((await updateFromFeed(request(dir, { allowExpired: true }))).serial, 2026070112);
 });
 
 test('a retired key is refused and --trust cannot bring it back', async () => {
   const dir = tempDir();
   writeConfig(dir, { trustedKeys: [configKey(key, true)] });
-  publish(9000000020);
+  publish(2026070120);
   await assert.rejects(updateFromFeed(request(dir, { url: `${feed.url}/catalog.xml`, extraKeys: [key.trusted] })), /retired/);
   assert.equal(existsSync(path.join(dir, 'catalog-cache.json')), false);
 });
 
 test('--trust adds a key for the run', async () => {
   const dir = tempDir();
-  publish(9000000021);
+  publish(2026070121);
   await assert.rejects(updateFromFeed(request(dir, { url: `${feed.url}/catalog.xml` })), /not a trusted key/);
   const result = await updateFromFeed(request(dir, { url: `${feed.url}/catalog.xml`, extraKeys: [key.trusted] }));
   assert.equal(result.outcome, 'updated');
 });
 
 test('the proxy is used (HTTPS_PROXY, --proxy, config proxy) and NO_PROXY is honoured', async () => {
-  publish(9000000030);
+  publish(2026070130);
   const target = `127.0.0.1:${feed.port}`;
   await updateFromFeed(request(stateWithKey(), { env: { HTTPS_PROXY: proxy.url } }));
   assert.deepEqual(proxy.connects, [target, target]);
@@ -170,7 +170,7 @@ function winHttpHost(value: Buffer | null): WindowsHost & { asked: number } {
 }
 
 test('on Windows the WinHTTP proxy is used when nothing else names one, with its bypass list; an explicit or environment proxy wins', async () => {
-  publish(9000000032);
+  publish(2026070132);
   const target = `127.0.0.1:${feed.port}`;
   const proxyServer = proxy.url.replace(/^http:\/\//, '');
   const host = winHttpHost(winHttpValue(proxyServer, '<local>;*.contoso.com'));
@@ -197,19 +197,19 @@ test('on Windows the WinHTTP proxy is used when nothing else names one, with its
 });
 
 test('a proxy that is down makes the feed unreachable', async () => {
-  publish(9000000031);
+  publish(2026070131);
   await assert.rejects(updateFromFeed(request(stateWithKey(), { proxy: 'http://127.0.0.1:1' })), (e: unknown) => e instanceof FeedUnreachableError);
 });
 
 test('file: URLs only with --allow-http; redirects to plain http are refused', async () => {
   const dir = stateWithKey();
   const folder = tempDir();
-  const bytes = makeCatalog({ serial: 9000000040 });
+  const bytes = makeCatalog({ serial: 2026070140 });
   writeFileSync(path.join(folder, 'c.xml'), bytes);
   writeFileSync(path.join(folder, 'c.xml.sig'), key.sign(bytes));
   const url = `file://${folder}/c.xml`;
   await assert.rejects(updateFromFeed(request(dir, { url })), /file URLs are refused without --allow-http/);
-  assert.equal((await updateFromFeed(request(dir, { url, allowInsecure: true }))).serial, 9000000040);
+  assert.equal((await updateFromFeed(request(dir, { url, allowInsecure: true }))).serial, 2026070140);
   feed.routes.set('/moved.xml', { status: 302, headers: { location: `http://127.0.0.1:${feed.port}/catalog.xml` } });
   await assert.rejects(updateFromFeed(request(stateWithKey(), { url: `${feed.url}/moved.xml` })), /not HTTPS: refused/);
 });

@@ -11,10 +11,12 @@ import type { AddressInfo } from 'node:net';
 import { generateKeyPair, type TrustedKey } from '../../src/trust/keys.ts';
 import { signCatalogBytes } from '../../src/trust/signature.ts';
 
-/** A small valid catalog; `action` replaces its one action element. */
-export function makeCatalog(options: { serial?: number; expires?: string; requires?: string; action?: string; title?: string } = {}): Buffer {
+/** A small valid catalog; `action` replaces its one action element; published is the serial's date (YYYYMMDDNN) unless given. */
+export function makeCatalog(options: { serial?: number; published?: string; expires?: string; requires?: string; action?: string; title?: string } = {}): Buffer {
+  const serial = String(options.serial ?? 2026070101);
+  const published = options.published ?? `${serial.slice(0, 4)}-${serial.slice(4, 6)}-${serial.slice(6, 8)}`;
   const xml = `<?xml version="1.0" encoding="utf-8"?>
-<catalog xmlns="urn:exmit:catalog:1" serial="${options.serial ?? 9000000001}" published="2026-07-01" expires="${options.expires ?? '2099-12-31'}" requires="${options.requires ?? '>=0.1.0'}">
+<catalog xmlns="urn:exmit:catalog:1" serial="${serial}" published="${published}" expires="${options.expires ?? '2099-12-31'}" requires="${options.requires ?? '>=0.1.0'}">
   <mitigation id="svc-test" severity="important">
     <title>${options.title ?? 'Test'}</title>
     <cve>CVE-2099-0001</cve>

@@ -45,7 +45,7 @@ test('a bundled catalog more than 90 days old warns, unless a newer catalog is c
 });
 
 test('--catalog URL: a feed that is down falls back to the newest catalog with exactly one warning', async () => {
-  const resolved = await resolveCatalog({ catalog: 'https://127.0.0.1:1/catalog.xml', stateDir: stateWithCache(bundled.serial + 5), purpose: 'read', now: soon });
+  const resolved = await resolveCatalog({ catalog: 'https://127.0.0.1:1/catalog.xml', stateDir: stateWithCache(bundled.serial + 5), purpose: 'read', now: soon, env: {} });
   assert.equal(resolved.source, 'cache');
   assert.equal(resolved.warnings.length, 1);
   assert.match(resolved.warnings[0] ?? '', /cannot be reached.*using the cached catalog/);
