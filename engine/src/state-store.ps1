@@ -229,7 +229,7 @@ function Get-ExmitStateEntries {
     param([string]$Directory)
     $valid = New-Object System.Collections.Generic.List[object]
     $ignored = New-Object System.Collections.Generic.List[string]
-    if ($null -eq $Directory) { return @{ Valid = $valid; Ignored = $ignored } }
+    if ([string]::IsNullOrEmpty($Directory)) { return @{ Valid = $valid; Ignored = $ignored } }
     $byName = New-Object 'System.Collections.Generic.SortedDictionary[string,object]' ([System.StringComparer]::Ordinal)
     foreach ($entry in (New-Object System.IO.DirectoryInfo $Directory).GetFileSystemInfos()) { $byName[$entry.Name] = $entry }
     foreach ($entry in $byName.Values) {

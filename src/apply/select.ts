@@ -46,7 +46,8 @@ export function selectForApply(catalog: Catalog, audit: readonly AuditEntry[], r
   const named = resolveIds(catalog, request.ids);
   const chosen: Mitigation[] = [...named];
   if (request.needed) {
-    for (const m of catalog.mitigations) if (!chosen.includes(m) && NEEDS_APPLYING.has(entryOf(m).status)) chosen.push(m);
+    // Those already in effect are listed too (outcome already-mitigated), so that a second run says so.
+    for (const m of catalog.mitigations) if (!chosen.includes(m) && (NEEDS_APPLYING.has(entryOf(m).status) || entryOf(m).status === 'mitigated')) chosen.push(m);
   }
   return chosen.map((m) => {
     const entry = entryOf(m);
