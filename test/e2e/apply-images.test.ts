@@ -1,0 +1,268 @@
+// apply, rollback and status on copies of server images, with the real PowerShell engine: what an
+// admin checks afterwards (the audit, every file's bytes, the exit code, one JSON document), faults
+// injected at each step through the engine's test hook, a killed engine, locks, and refusals.
+// Results run in-process against one engine for the file; the CLI is spawned where the process itself
+// is under test (no terminal without --yes, a crash of the engine, a lock held by a live process).
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { hostname, tmpdir } from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { image, parseJson, runCli, hasStackTrace } from '../support/cli.ts';
+import { runInProcess, sharedEngine } from '../support/in-process.ts';
+
+// The engine honours fault hooks only when its own environment says so (it inherits this one).
+process.env['EXMIT_TEST_HOOKS'] = '1';
+const engine = sharedEngine();
+
+interface RunDoc {
+  results: { id: string; outcome: string; reason: string; changes: { kind: string; target: string }[] }[];
+  diffs: { file: string; diff: string }[];
+  journal: string | null;
+  error?: { code: number; message: string; hint: string | null };
+}
+interface AuditDoc {
+  mitigations: { id: string; status: string; reason: string }[];
+}
+interface StatusDoc {
+  applied: { id: string; inPlace: boolean; drift: string[] }[];
+  interrupted: { runId: string }[];
+  exposed: boolean;
+}
+
+/** A fresh copy of an image in a temporary folder. */
+function copyImage(name: string): string {
+  const dir = path.join(mkdtempSync(path.join(tmpdir(), 'exmit-apply-')), name.replace(/\W+/g, '-'));
+  cpSync(image(name), dir, { recursive: true });
+  return dir;
+}
+
+/** Every file of the image (its .exmit state folder apart) with its SHA-256. */
+function snapshot(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (at: string, rel: string): void => {
+    for (const entry of readdirSync(at)) {
+      if (rel === '' && entry === '.exmit') continue;
+      const full = path.join(at, entry);
+      const r = rel === '' ? entry : `${rel}/${entry}`;
+      if (statSync(full).isDirectory()) walk(full, r);
+      else out.set(r, createHash('sha256').update(readFileSync(full)).digest('hex'));
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+function changedFiles(before: Map<string, string>, after: Map<string, string>): string[] {
+  const names = new Set([...before.keys(), ...after.keys()]);
+  return [...names].filter((n) => before.get(n) !== after.get(n)).sort();
+}
+
+async function run(args: string[], env: Record<string, string | undefined> = {}) {
+  const saved: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) {
+    saved[k] = process.env[k];
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  try {
+    return await runInProcess(engine, args);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+async function auditStatuses(dir: string): Promise<Record<string, string>> {
+  const r = await run(['audit', '--json', '--target', `image:${dir}`]);
+  return Object.fromEntries(parseJson<AuditDoc>(r).mitigations.map((m) => [m.id, m.status]));
+}
+
+const EXPOSED_BY_CONFIG = ['needed', 'partial', 'outdated'];
+const EXAMPLE = 'examples/e19-cu12-oct22su';
+
+describe('apply, rollback and status on the bundled example image', () => {
+  it('apply --needed protects the image; the audit shows nothing needed; a second apply writes nothing; rollback --all gives every byte back', async () => {
+    const dir = copyImage(EXAMPLE);
+    const original = snapshot(dir);
+    const applied = await run(['apply', '--needed', '--yes', '--json', '--target', `image:${dir}`]);
+    assert.equal(applied.code, 0, applied.stderr);
+    const doc = parseJson<RunDoc>(applied);
+    assert.deepEqual(doc.results.filter((r) => r.outcome === 'applied').map((r) => r.id).sort(), ['owa-csp-xss', 'proxynotshell-autodiscover', 'tokencache-module']);
+    assert.match(doc.journal ?? '', /^\d{8}T\d{6}Z-[0-9a-f]{6}\.jsonl$/);
+    assert.deepEqual(changedFiles(original, snapshot(dir)), ['fs/C/Windows/System32/inetsrv/config/applicationHost.config']);
+
+    const statuses = await auditStatuses(dir);
+    assert.deepEqual(Object.entries(statuses).filter(([, s]) => EXPOSED_BY_CONFIG.includes(s)), []);
+    assert.equal(statuses['proxynotshell-autodiscover'], 'mitigated');
+
+    const afterApply = snapshot(dir);
+    const again = await run(['apply', '--needed', '--yes', '--json', '--target', `image:${dir}`]);
+    assert.equal(again.code, 0);
+    const againDoc = parseJson<RunDoc>(again);
+    assert.ok(againDoc.results.length >= 3);
+    assert.ok(againDoc.results.every((r) => r.outcome === 'already-mitigated' || r.outcome === 'skipped'), JSON.stringify(againDoc.results));
+    assert.equal(againDoc.journal, null, 'nothing executed');
+    assert.deepEqual(changedFiles(afterApply, snapshot(dir)), [], 'a second apply writes nothing');
+
+    const status = await run(['status', '--json', '--target', `image:${dir}`]);
+    const statusDoc = parseJson<StatusDoc>(status);
+    assert.deepEqual(statusDoc.applied.map((a) => [a.id, a.inPlace]).sort(), [['owa-csp-xss', true], ['proxynotshell-autodiscover', true], ['tokencache-module', true]]);
+
+    const rolled = await run(['rollback', '--all', '--yes', '--json', '--target', `image:${dir}`]);
+    assert.equal(rolled.code, 0, rolled.stderr);
+    assert.ok(parseJson<RunDoc>(rolled).results.every((r) => r.outcome === 'rolled-back'));
+    assert.deepEqual(changedFiles(original, snapshot(dir)), [], 'every file byte-identical to before');
+    const empty = parseJson<StatusDoc>(await run(['status', '--json', '--target', `image:${dir}`]));
+    assert.deepEqual(empty.applied, []);
+  });
+
+  it('--dry-run prints a unified diff of each file and changes nothing, not even a state folder', async () => {
+    const dir = copyImage(EXAMPLE);
+    const original = snapshot(dir);
+    const r = await run(['apply', '--needed', '--dry-run', '--target', `image:${dir}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^--- a\/applicationHost\.config$/m);
+    assert.match(r.stdout, /^\+ +<rule name="exmit proxynotshell-autodiscover" stopProcessing="true">$/m);
+    assert.match(r.stdout, /^- +<add name="TokenCacheModule" image="%windir%\\System32\\inetsrv\\cachtokn\.dll" \/>$/m);
+    assert.match(r.stdout, /would apply/);
+    assert.deepEqual(changedFiles(original, snapshot(dir)), []);
+    assert.equal(existsSync(path.join(dir, '.exmit')), false);
+    const whatIf = await run(['apply', 'CVE-2022-41040', '--what-if', '--json', '--target', `image:${dir}`]);
+    assert.equal(whatIf.code, 0);
+    assert.deepEqual(parseJson<RunDoc>(whatIf).results.map((x) => [x.id, x.outcome]), [['proxynotshell-autodiscover', 'applied']]);
+    assert.equal(existsSync(path.join(dir, '.exmit')), false);
+  });
+
+  it('a fault at each step of a multi-mitigation run ends in exit 4 with the image as it was and one JSON document holding results and error', async () => {
+    const dir = copyImage(EXAMPLE);
+    const original = snapshot(dir);
+    // The example's run writes one file (applicationHost.config): step 0, before and after the write.
+    for (const when of ['before', 'after']) {
+      const r = await run(['apply', '--needed', '--yes', '--json', '--target', `image:${dir}`], { EXMIT_TEST_FAULT: JSON.stringify({ step: 0, when, kind: 'fail' }) });
+      assert.equal(r.code, 4, `${when}: ${r.stdout}${r.stderr}`);
+      const doc = parseJson<RunDoc>(r);
+      assert.equal(doc.error?.code, 4);
+      assert.match(doc.error?.hint ?? '', /undone/);
+      assert.ok(doc.results.some((x) => x.outcome === 'failed'));
+      assert.deepEqual(changedFiles(original, snapshot(dir)), [], `${when}: the image is as it was`);
+      const status = parseJson<StatusDoc>(await run(['status', '--json', '--target', `image:${dir}`]));
+      assert.deepEqual(status.applied, []);
+      assert.deepEqual(status.interrupted, []);
+    }
+  });
+
+  it('a test fault is refused by an engine that was not started for tests', async () => {
+    const dir = copyImage(EXAMPLE);
+    const r = runCli(['apply', '--needed', '--yes', '--target', `image:${dir}`], { env: { EXMIT_TEST_HOOKS: '', EXMIT_TEST_FAULT: JSON.stringify({ step: 0, when: 'before', kind: 'fail' }) } });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /EXMIT_TEST_HOOKS|test hook|fault/i);
+    assert.equal(hasStackTrace(r.stderr), false);
+  });
+
+  it('an engine killed in the middle of a write leaves a run that status reports and rollback --all repairs', () => {
+    const dir = copyImage(EXAMPLE);
+    const original = snapshot(dir);
+    const crashed = runCli(['apply', '--needed', '--yes', '--target', `image:${dir}`], { env: { EXMIT_TEST_HOOKS: '1', EXMIT_TEST_FAULT: JSON.stringify({ step: 0, when: 'after', kind: 'exit' }) } });
+    assert.equal(crashed.code, 1, crashed.stderr);
+    assert.match(crashed.stderr, /PowerShell .* (exited with code 9|was killed)/);
+    assert.notDeepEqual(changedFiles(original, snapshot(dir)), [], 'the write happened before the crash');
+    const status = runCli(['status', '--json', '--target', `image:${dir}`]);
+    assert.equal(status.code, 3);
+    assert.equal(parseJson<StatusDoc>(status).interrupted.length, 1);
+    const refused = runCli(['apply', '--needed', '--yes', '--target', `image:${dir}`]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /interrupted/);
+    const repaired = runCli(['rollback', '--all', '--yes', '--target', `image:${dir}`]);
+    assert.equal(repaired.code, 0, repaired.stderr);
+    assert.deepEqual(changedFiles(original, snapshot(dir)), [], 'repaired byte for byte');
+    const after = parseJson<StatusDoc>(runCli(['status', '--json', '--target', `image:${dir}`]));
+    assert.deepEqual(after.interrupted, []);
+  });
+
+  it('a lock held by a live run stops another run (exit 1, naming it); a dead run\'s lock is cleared', async () => {
+    const dir = copyImage(EXAMPLE);
+    const original = snapshot(dir);
+    mkdirSync(path.join(dir, '.exmit'));
+    const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 120000)'], { stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      writeFileSync(path.join(dir, '.exmit', 'lock'), JSON.stringify({ pid: sleeper.pid, host: hostname(), runId: 'other-run', startedAt: new Date().toISOString() }));
+      const r = await run(['apply', '--needed', '--yes', '--target', `image:${dir}`]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /lock/);
+      assert.match(r.stderr, new RegExp(String(sleeper.pid)));
+      assert.deepEqual(changedFiles(original, snapshot(dir)), []);
+    } finally {
+      sleeper.kill();
+    }
+    writeFileSync(path.join(dir, '.exmit', 'lock'), JSON.stringify({ pid: 999999, host: hostname(), runId: 'dead-run', startedAt: '2026-01-01T00:00:00Z' }));
+    const r = await run(['apply', '--needed', '--yes', '--target', `image:${dir}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(existsSync(path.join(dir, '.exmit', 'lock')), false, 'the run released its lock');
+  });
+
+  it('status reports drift when someone takes exmit\'s rule out by hand (exit 3), and rollback removes only what is still exmit\'s', async () => {
+    const dir = copyImage(EXAMPLE);
+    assert.equal((await run(['apply', 'proxynotshell-autodiscover', '--yes', '--target', `image:${dir}`])).code, 0);
+    const apphost = path.join(dir, 'fs/C/Windows/System32/inetsrv/config/applicationHost.config');
+    const text = readFileSync(apphost, 'utf8');
+    writeFileSync(apphost, text.replace(/\s*<rule name="exmit proxynotshell-autodiscover"[\s\S]*?<\/rule>/, ''));
+    const status = await run(['status', '--json', '--target', `image:${dir}`]);
+    assert.equal(status.code, 3);
+    const applied = parseJson<StatusDoc>(status).applied;
+    assert.equal(applied[0]?.inPlace, false);
+    assert.match(applied[0]?.drift.join('; ') ?? '', /no longer in applicationHost\.config/);
+  });
+
+  it('refusals change nothing: no terminal and no --yes (exit 2), an unknown id (exit 2, nearest id), --allow-unsigned (exit 2)', () => {
+    const dir = copyImage(EXAMPLE);
+    const original = snapshot(dir);
+    const noTty = runCli(['apply', '--needed', '--target', `image:${dir}`]);
+    assert.equal(noTty.code, 2);
+    assert.match(noTty.stderr, /--yes/);
+    const unknown = runCli(['apply', 'proxynotshel-autodiscover', '--yes', '--target', `image:${dir}`]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown mitigation id or CVE: "proxynotshel-autodiscover"/);
+    assert.match(unknown.stderr, /Did you mean "proxynotshell-autodiscover"/);
+    const unsigned = runCli(['apply', '--needed', '--yes', '--allow-unsigned', '--target', `image:${dir}`]);
+    assert.equal(unsigned.code, 2);
+    assert.deepEqual(changedFiles(original, snapshot(dir)), []);
+    assert.equal(existsSync(path.join(dir, '.exmit')), false);
+  });
+
+  it('a patch-only id is skipped with its reason (exit 0); rolling back what exmit did not apply says so', async () => {
+    const dir = copyImage(EXAMPLE);
+    const r = await run(['apply', 'owassrf', '--yes', '--json', '--target', `image:${dir}`]);
+    assert.equal(r.code, 0);
+    const doc = parseJson<RunDoc>(r);
+    assert.equal(doc.results[0]?.outcome, 'skipped');
+    assert.match(doc.results[0]?.reason ?? '', /^patch-only: /);
+    const back = await run(['rollback', 'proxynotshell-autodiscover', '--yes', '--json', '--target', `image:${dir}`]);
+    assert.equal(back.code, 0);
+    assert.equal(parseJson<RunDoc>(back).results[0]?.outcome, 'not-applied');
+  });
+});
+
+describe('apply leaves EEMS\'s rule alone', () => {
+  before(() => {
+    assert.ok(existsSync(image('e19-cu12-oct22su-eems-rule')));
+  });
+
+  it('a mitigation EEMS already applied is not duplicated, and rollback does not remove EEMS\'s rule', async () => {
+    const dir = copyImage('e19-cu12-oct22su-eems-rule');
+    const r = await run(['apply', 'proxynotshell-autodiscover', '--yes', '--json', '--target', `image:${dir}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(parseJson<RunDoc>(r).results[0]?.outcome, 'already-mitigated');
+    const original = snapshot(dir);
+    const back = await run(['rollback', 'proxynotshell-autodiscover', '--yes', '--json', '--target', `image:${dir}`]);
+    const doc = parseJson<RunDoc>(back);
+    assert.equal(doc.results[0]?.outcome, 'not-applied');
+    assert.match(doc.results[0]?.reason ?? '', /EEMS/);
+    assert.deepEqual(changedFiles(original, snapshot(dir)), []);
+  });
+});
