@@ -103,7 +103,8 @@ export function liveRestoreSteps(released: readonly LedgerResource[]): LiveStep[
     }
   };
   const steps: LiveStep[] = [];
-  for (const r of [...released].sort((a, b) => order(a) - order(b))) {
+  // The exact reverse of the apply order: by kind, and within a kind the last applied first.
+  for (const r of [...released].reverse().sort((a, b) => order(a) - order(b))) {
     switch (r.kind) {
       case 'remove-global-module':
         steps.push({ kind: 'globalModule', op: 'add', name: r.name, image: r.image });
