@@ -1,5 +1,5 @@
 /** The one XML front end: strict parsing with fast-xml-parser into elements that carry their offsets in the original text. */
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLValidator } from 'fast-xml-parser';
 import { inputError, type ExmitError } from '../errors.ts';
 
 /** Where one attribute sits in the original text: its name's first character, and its value between the quotes. */
@@ -68,28 +68,6 @@ const WORDING: Record<XmlKind, { notWellFormed: string; doctype: string }> = {
   fragment: { notWellFormed: 'not well-formed XML', doctype: 'a DOCTYPE or entity declaration is not allowed in an XML fragment' },
 };
 
-// preserveOrder keeps every child in document order (what isArray would give for each repeatable element);
-// no entity processing, no value parsing ("15.20" stays a string), declarations and PIs dropped.
-const parser = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: '',
-  allowBooleanAttributes: false,
-  parseAttributeValue: false,
-  parseTagValue: false,
-  processEntities: false,
-  htmlEntities: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  commentPropName: false,
-  removeNSPrefix: false,
-  captureMetaData: true,
-  trimValues: false,
-});
-
-const META = XMLParser.getMetaDataSymbol() as unknown as symbol;
-const ATTRS = ':@';
-const TEXT = '#text';
 const lineCache = new WeakMap<object, number[]>();
 
 /** Parses `text` strictly; every problem is an inputError naming the file and line: size, DOCTYPE, CDATA, well-formedness, more than one root, bad references. */
@@ -107,25 +85,15 @@ export function parseXml(text: string, file: string, options: ParseXmlOptions): 
     if (mark.kind === 'bad-cdata') throw at(doc, mark.index, `${words.notWellFormed}: a CDATA section must be written <![CDATA[ in upper case`);
     if (!options.allowCdata) throw at(doc, mark.index, 'CDATA sections are not allowed; escape < and & as &lt; and &amp;');
   }
+  // fast-xml-parser judges well-formedness (its messages are the ones users see); the lexer then builds the
+  // elements in one pass and refuses on its own anything it cannot place. Building the tree with XMLParser
+  // (preserveOrder, captureMetaData) and cross-checking it cost several times more for no extra strictness:
+  // scripts/bench-xml.ts measures it.
   const validation = XMLValidator.validate(body, { allowBooleanAttributes: false });
   if (validation !== true) {
     throw inputError(`${file} line ${validation.err.line}: ${words.notWellFormed}: ${validation.err.msg}`);
   }
-  let parsed: unknown;
-  try {
-    parsed = parser.parse(body);
-  } catch (error) {
-    throw inputError(`${file}: ${words.notWellFormed}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  const builder = new Builder(doc, shift, words.notWellFormed);
-  const roots = builder.elements(parsed, null);
-  const root = roots[0];
-  if (root === undefined) throw inputError(`${file}: ${words.notWellFormed}: no root element`);
-  const second = roots[1];
-  if (second !== undefined) throw at(doc, second.start, `${words.notWellFormed}: a second root element <${second.name}>; a ${options.kind} has exactly one`);
-  builder.checkTrailing(root.end);
-  doc.root = root;
-  decodeAll(doc, root, builder, options.describe ?? ((el) => `<${el.name}>`));
+  doc.root = new Lexer(doc, shift, options.kind, words.notWellFormed).read(options.describe ?? ((el) => `<${el.name}>`));
   return doc;
 }
 
@@ -241,172 +209,250 @@ function declarations(text: string): { kind: 'doctype' | 'cdata' | 'bad-cdata'; 
   return marks;
 }
 
-interface Pending {
+// Whitespace to JavaScript but a name character to the validator (U+FEFF, U+1680): never part of a name here.
+const OTHER_SPACE = /\s/;
+const NAME_START = ':A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD';
+/** An XML 1.0 Name (used for PI targets; the validator checks element and attribute names). */
+const XML_NAME = new RegExp(`^[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040]*$`);
+const XML_DECLARATION_START = /^<\?xml[\s?]/;
+const XML_DECLARATION = /^<\?xml\s+version\s*=\s*(["'])1\.[0-9]+\1(?:\s+encoding\s*=\s*(["'])[A-Za-z][A-Za-z0-9._-]*\2)?(?:\s+standalone\s*=\s*(["'])(?:yes|no)\3)?\s*\?>$/;
+
+/** An element still open while the lexer reads its content. */
+interface Open {
   element: XmlElement;
-  /** Text pieces in order: raw text (references to decode) or CDATA content (verbatim). */
-  pieces: { raw: string; cdata: boolean; at: number }[];
+  /** The element's place in a depth-first walk, which orders reference problems. */
+  order: number;
+  /** Its text so far (references decoded, CDATA verbatim). */
+  text: string;
 }
 
-/** Turns fast-xml-parser's ordered nodes into elements, reading offsets from the original text with a lexer that respects quotes, comments, CDATA and PIs. */
-class Builder {
-  readonly pending = new Map<XmlElement, Pending>();
+/** A reference problem met while building; reported once the tree is whole, so `describe` sees decoded ancestors. */
+interface Problem {
+  order: number;
+  element: XmlElement;
+  attribute: string | undefined;
+  reason: string;
+}
+
+/** Builds the elements in one pass over text the validator accepted, refusing on its own anything it cannot place: it respects quotes, comments, CDATA and PIs, matches close tags by name, and allows one root. */
+class Lexer {
   private readonly doc: XmlDocument;
   private readonly text: string;
   private readonly shift: number;
+  private readonly kind: XmlKind;
   private readonly notWellFormed: string;
+  /** The line of `linePos`; element starts only move forwards, so lines are counted once over the text. */
+  private line = 1;
+  private linePos = 0;
+  private count = 0;
+  private problem: Problem | null = null;
 
-  constructor(doc: XmlDocument, shift: number, notWellFormed: string) {
+  constructor(doc: XmlDocument, shift: number, kind: XmlKind, notWellFormed: string) {
     this.doc = doc;
     this.text = doc.text;
     this.shift = shift;
+    this.kind = kind;
     this.notWellFormed = notWellFormed;
   }
 
-  elements(nodes: unknown, parent: XmlElement | null): XmlElement[] {
-    if (!Array.isArray(nodes)) return [];
-    const out: XmlElement[] = [];
-    for (const node of nodes as Record<string | symbol, unknown>[]) {
-      const name = Object.keys(node).find((k) => k !== ATTRS && k !== TEXT);
-      if (name === undefined) continue;
-      const meta = node[META] as { startIndex?: number } | undefined;
-      if (meta?.startIndex === undefined) throw new Error(`XML front end: no start offset for <${name}> in ${this.doc.file}`);
-      out.push(this.element(name, node, meta.startIndex + this.shift, parent));
-    }
-    return out;
-  }
-
-  /** Only whitespace, comments and PIs may follow the root. */
-  checkTrailing(from: number): void {
-    const next = this.skipMarkup(from, null);
-    if (next < this.text.length) this.mismatch(next);
-  }
-
-  private element(name: string, node: Record<string | symbol, unknown>, start: number, parent: XmlElement | null): XmlElement {
+  /** The root element; reference problems (bad entities, a raw `<` in an attribute) are thrown after the structure is known to be sound, the first in document order by element. */
+  read(describe: (el: XmlElement, attr: string | undefined) => string): XmlElement {
     const text = this.text;
-    if (text[start] !== '<' || !text.startsWith(name, start + 1)) this.mismatch(start);
-    let i = start + 1 + name.length;
+    if (XML_DECLARATION_START.test(text.slice(this.shift, this.shift + 6)) && !XML_DECLARATION.test(text.slice(this.shift, text.indexOf('?>', this.shift) + 2))) {
+      throw at(this.doc, this.shift, `${this.notWellFormed}: the XML declaration must read <?xml version="1.0" encoding="..."?> (encoding and standalone="yes|no" optional)`);
+    }
+    const first = this.skipMisc(this.shift);
+    if (first >= text.length) throw inputError(`${this.doc.file}: ${this.notWellFormed}: no root element`);
+    if (text.charCodeAt(first) !== 0x3c) this.mismatch(first);
+    const root = this.startTag(first, null);
+    const stack: Open[] = [];
+    if (!root.selfClosing) stack.push({ element: root, order: 0, text: '' });
+    let pos = root.openEnd;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as Open;
+      const lt = text.indexOf('<', pos);
+      if (lt < 0) this.mismatch(top.element.start, `<${top.element.name}> is not closed`);
+      if (lt > pos) this.addText(top, text.slice(pos, lt));
+      const next = text.charCodeAt(lt + 1);
+      if (next === 0x2f) {
+        const element = top.element;
+        if (!text.startsWith(element.name, lt + 2)) this.mismatch(lt);
+        let j = lt + 2 + element.name.length;
+        while (isSpace(text.charCodeAt(j))) j++;
+        if (text.charCodeAt(j) !== 0x3e) this.mismatch(lt);
+        element.closeStart = lt;
+        element.end = j + 1;
+        element.text = top.text;
+        stack.pop();
+        pos = j + 1;
+      } else if (next === 0x21) {
+        if (text.startsWith('<!--', lt)) pos = endOf(text, '-->', lt + 4);
+        else if (text.startsWith('<![CDATA[', lt)) {
+          pos = endOf(text, ']]>', lt + 9);
+          if (pos > 0) top.text += text.slice(lt + 9, pos - 3);
+          else this.mismatch(lt, 'a CDATA section is not closed');
+        } else this.mismatch(lt);
+        if (pos < 0) this.mismatch(lt, 'a comment is not closed');
+      } else if (next === 0x3f) {
+        pos = this.endOfPi(lt);
+      } else {
+        const child = this.startTag(lt, top.element);
+        top.element.children.push(child);
+        if (!child.selfClosing) stack.push({ element: child, order: this.count - 1, text: '' });
+        pos = child.openEnd;
+      }
+    }
+    const after = this.skipMisc(root.end);
+    if (after < text.length) {
+      const next = text.charCodeAt(after + 1);
+      if (text.charCodeAt(after) !== 0x3c || next === 0x2f || next === 0x21) this.mismatch(after);
+      const name = text.slice(after + 1, this.nameEnd(after + 1));
+      throw at(this.doc, after, `${this.notWellFormed}: a second root element <${name}>; a ${this.kind} has exactly one`);
+    }
+    const problem = this.problem;
+    if (problem !== null) {
+      const where = problem.attribute === undefined ? `line ${problem.element.line}` : `line ${attributeLine(this.doc, problem.element, problem.attribute)}`;
+      const what = problem.attribute === undefined ? 'text' : `attribute ${problem.attribute}`;
+      throw inputError(`${this.doc.file} ${where}: ${describe(problem.element, problem.attribute)}: ${what}: ${problem.reason}`);
+    }
+    return root;
+  }
+
+  /** Reads the start tag at `start` (its `<`) into an element with decoded attributes. */
+  private startTag(start: number, parent: XmlElement | null): XmlElement {
+    const text = this.text;
+    const nameEnd = this.nameEnd(start + 1);
+    const name = text.slice(start + 1, nameEnd);
+    if (name === '' || OTHER_SPACE.test(name)) this.mismatch(start);
     const attributes: Record<string, string> = {};
     const rawAttributes: Record<string, string> = {};
     const attributeSpans: Record<string, XmlAttributeSpan> = {};
-    let selfClosing = false;
-    for (;;) {
-      const ws = i;
-      while (isSpace(text.charCodeAt(i))) i++;
-      if (text.startsWith('/>', i)) {
-        selfClosing = true;
-        i += 2;
-        break;
-      }
-      if (text[i] === '>') {
-        i += 1;
-        break;
-      }
-      if (i === ws) this.mismatch(i);
-      const nameStart = i;
-      for (let ch = text.charCodeAt(i); i < text.length && !isSpace(ch) && ch !== 0x3d && ch !== 0x2f && ch !== 0x3e; ch = text.charCodeAt(i)) i++;
-      const attr = text.slice(nameStart, i);
-      while (isSpace(text.charCodeAt(i))) i++;
-      if (attr === '' || text[i] !== '=') this.mismatch(i);
-      i++;
-      while (isSpace(text.charCodeAt(i))) i++;
-      const quote = text[i];
-      if (quote !== '"' && quote !== "'") this.mismatch(i);
-      const valueEnd = text.indexOf(quote, i + 1);
-      if (valueEnd < 0) this.mismatch(i);
-      define(rawAttributes, attr, text.slice(i + 1, valueEnd));
-      define(attributeSpans, attr, { start: nameStart, valueStart: i + 1, valueEnd, quote });
-      i = valueEnd + 1;
-    }
-    const theirs = Object.keys((node[ATTRS] ?? {}) as Record<string, unknown>);
-    const ours = Object.keys(rawAttributes);
-    if (theirs.length !== ours.length || theirs.some((k) => !Object.hasOwn(rawAttributes, k))) this.mismatch(start);
-    const element: XmlElement = {
+    // parent is added (not redefined) as a non-enumerable property, which keeps every element one fast shape.
+    const element = {
       name,
       attributes,
       rawAttributes,
       attributeSpans,
       children: [],
       text: '',
-      line: lineAt(this.doc, start),
+      line: this.lineOf(start),
       start,
-      openEnd: i,
+      openEnd: 0,
       closeStart: null,
-      end: i,
-      selfClosing,
-      parent: null,
-    };
+      end: 0,
+      selfClosing: false,
+    } as Omit<XmlElement, 'parent'> as XmlElement;
     Object.defineProperty(element, 'parent', { value: parent, enumerable: false, writable: false });
-    const pending: Pending = { element, pieces: [] };
-    this.pending.set(element, pending);
-    if (selfClosing) return element;
-
-    let pos = i;
-    for (const child of this.elements(node[name], element)) {
-      const next = this.skipMarkup(pos, pending);
-      if (next !== child.start) this.mismatch(next);
-      element.children.push(child);
-      pos = child.end;
+    const order = this.count++;
+    let failed = false;
+    let i = nameEnd;
+    for (;;) {
+      const ws = i;
+      while (isSpace(text.charCodeAt(i))) i++;
+      const ch = text.charCodeAt(i);
+      if (ch === 0x2f && text.charCodeAt(i + 1) === 0x3e) {
+        element.selfClosing = true;
+        i += 2;
+        break;
+      }
+      if (ch === 0x3e) {
+        i += 1;
+        break;
+      }
+      if (i >= text.length) this.mismatch(start, `the start tag <${name} is not closed`);
+      if (i === ws) this.mismatch(i);
+      const attrStart = i;
+      for (let c = ch; i < text.length && !isSpace(c) && c !== 0x3d && c !== 0x2f && c !== 0x3e; c = text.charCodeAt(i)) i++;
+      const attr = text.slice(attrStart, i);
+      while (isSpace(text.charCodeAt(i))) i++;
+      if (attr === '' || OTHER_SPACE.test(attr) || text.charCodeAt(i) !== 0x3d || Object.hasOwn(rawAttributes, attr)) this.mismatch(i);
+      i++;
+      while (isSpace(text.charCodeAt(i))) i++;
+      const quote = text[i];
+      if (quote !== '"' && quote !== "'") this.mismatch(i);
+      const valueEnd = text.indexOf(quote, i + 1);
+      if (valueEnd < 0) this.mismatch(i, `the value of attribute ${attr} is not closed`);
+      const raw = text.slice(i + 1, valueEnd);
+      define(rawAttributes, attr, raw);
+      define(attributeSpans, attr, { start: attrStart, valueStart: i + 1, valueEnd, quote });
+      i = valueEnd + 1;
+      // Like a depth-first decode: after an element's first bad attribute, its later ones stay undecoded.
+      if (failed) continue;
+      if (raw.includes('<')) {
+        failed = this.report(order, element, attr, '"<" must be written &lt;');
+        continue;
+      }
+      const decoded = raw.includes('&') ? decodeEntities(raw) : { value: raw };
+      if ('problem' in decoded) failed = this.report(order, element, attr, decoded.problem);
+      else define(attributes, attr, decoded.value);
     }
-    const close = this.skipMarkup(pos, pending);
-    if (!text.startsWith(`</${name}`, close)) this.mismatch(close);
-    let j = close + 2 + name.length;
-    while (isSpace(text.charCodeAt(j))) j++;
-    if (text[j] !== '>') this.mismatch(close);
-    element.closeStart = close;
-    element.end = j + 1;
+    element.openEnd = i;
+    element.end = i;
     return element;
   }
 
-  /** From `from`, passes text, comments, CDATA and PIs (collecting text into `pending`); returns the index of the next tag's `<` (or the text's end). */
-  private skipMarkup(from: number, pending: Pending | null): number {
+  private addText(open: Open, raw: string): void {
+    if (!raw.includes('&')) {
+      open.text += raw;
+      return;
+    }
+    const decoded = decodeEntities(raw);
+    if ('problem' in decoded) this.report(open.order, open.element, undefined, decoded.problem);
+    else open.text += decoded.value;
+  }
+
+  /** Keeps the problem a depth-first walk (attributes, then text, then children) would meet first. */
+  private report(order: number, element: XmlElement, attribute: string | undefined, reason: string): true {
+    if (this.problem === null || this.problem.order > order) this.problem = { order, element, attribute, reason };
+    return true;
+  }
+
+  /** Passes whitespace, comments and PIs (outside the root); returns the index of anything else, or the text's end. An unterminated comment or PI is refused. */
+  private skipMisc(from: number): number {
     const text = this.text;
     let pos = from;
     for (;;) {
-      const lt = text.indexOf('<', pos);
-      const stop = lt < 0 ? text.length : lt;
-      if (stop > pos) {
-        if (pending !== null) pending.pieces.push({ raw: text.slice(pos, stop), cdata: false, at: pos });
-        else if (text.slice(pos, stop).trim() !== '') return pos;
-      }
-      if (lt < 0) return text.length;
-      let close = -1;
-      if (text.startsWith('<!--', lt)) close = endOf(text, '-->', lt + 4);
-      else if (text.startsWith('<![CDATA[', lt)) {
-        close = endOf(text, ']]>', lt + 9);
-        if (pending !== null && close > 0) pending.pieces.push({ raw: text.slice(lt + 9, close - 3), cdata: true, at: lt });
-      } else if (text.startsWith('<?', lt)) close = endOf(text, '?>', lt + 2);
-      else return lt;
-      if (close < 0) this.mismatch(lt);
-      pos = close;
+      while (isSpace(text.charCodeAt(pos))) pos++;
+      const open = pos;
+      if (text.startsWith('<!--', pos)) pos = endOf(text, '-->', pos + 4);
+      else if (text.startsWith('<?', pos)) pos = pos === this.shift && XML_DECLARATION_START.test(text.slice(pos, pos + 6)) ? endOf(text, '?>', pos + 2) : this.endOfPi(pos);
+      else return pos;
+      if (pos < 0) this.mismatch(open, 'a comment is not closed');
     }
   }
 
-  private mismatch(offset: number): never {
-    throw at(this.doc, Math.min(offset, this.text.length), `${this.notWellFormed}: unexpected markup`);
+  /** The index after the `?>` ending the PI at `start`, whose target must follow `<?` at once and may not be `xml` (the declaration is checked apart). */
+  private endOfPi(start: number): number {
+    const target = this.text.slice(start + 2, this.nameEnd(start + 2)).replace(/\?$/, '');
+    if (!XML_NAME.test(target) || target.toLowerCase() === 'xml' || OTHER_SPACE.test(target)) this.mismatch(start);
+    const end = endOf(this.text, '?>', start + 2);
+    if (end < 0) this.mismatch(start, 'a processing instruction is not closed');
+    return end;
   }
-}
 
-function decodeAll(doc: XmlDocument, element: XmlElement, builder: Builder, describe: (el: XmlElement, attr: string | undefined) => string): void {
-  for (const [name, raw] of Object.entries(element.rawAttributes)) {
-    const where = () => `${doc.file} line ${attributeLine(doc, element, name)}: ${describe(element, name)}: attribute ${name}`;
-    if (raw.includes('<')) throw inputError(`${where()}: "<" must be written &lt;`);
-    const decoded = decodeEntities(raw);
-    if ('problem' in decoded) throw inputError(`${where()}: ${decoded.problem}`);
-    define(element.attributes, name, decoded.value);
+  /** The index just after a tag name starting at `from` (at whitespace, `/` or `>`). */
+  private nameEnd(from: number): number {
+    const text = this.text;
+    let i = from;
+    for (let c = text.charCodeAt(i); i < text.length && !isSpace(c) && c !== 0x2f && c !== 0x3e && c !== 0x3c; c = text.charCodeAt(i)) i++;
+    return i;
   }
-  const pending = builder.pending.get(element);
-  let text = '';
-  for (const piece of pending?.pieces ?? []) {
-    if (piece.cdata) {
-      text += piece.raw;
-      continue;
+
+  private lineOf(offset: number): number {
+    const text = this.text;
+    let line = this.line;
+    for (let k = this.linePos; k < offset; k++) {
+      const ch = text.charCodeAt(k);
+      if (ch === 10 || (ch === 13 && text.charCodeAt(k + 1) !== 10)) line++;
     }
-    const decoded = decodeEntities(piece.raw);
-    if ('problem' in decoded) throw inputError(`${doc.file} line ${element.line}: ${describe(element, undefined)}: text: ${decoded.problem}`);
-    text += decoded.value;
+    this.line = line;
+    this.linePos = offset;
+    return line;
   }
-  element.text = text;
-  for (const child of element.children) decodeAll(doc, child, builder, describe);
+
+  private mismatch(offset: number, reason = 'unexpected markup'): never {
+    throw at(this.doc, Math.min(offset, this.text.length), `${this.notWellFormed}: ${reason}`);
+  }
 }
 
 function endOf(text: string, marker: string, from: number): number {

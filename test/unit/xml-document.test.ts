@@ -13,19 +13,19 @@ function all(el: XmlElement): XmlElement[] {
   return [el, ...el.children.flatMap(all)];
 }
 
-/** fast-xml-parser's own start and end indexes for every element, in document order: an oracle independent of the front end's lexer. */
-function oracle(text: string): { name: string; start: number; end: number }[] {
+/** fast-xml-parser's own start and end indexes and raw attributes for every element, in document order: an oracle independent of the front end's lexer. */
+function oracle(text: string): { name: string; start: number; end: number; attributes: Record<string, unknown> }[] {
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const shift = body === text ? 0 : 1;
-  const parsed = new XMLParser({ preserveOrder: true, ignoreAttributes: false, processEntities: false, ignoreDeclaration: true, ignorePiTags: true, captureMetaData: true }).parse(body);
+  const parsed = new XMLParser({ preserveOrder: true, ignoreAttributes: false, attributeNamePrefix: '', parseAttributeValue: false, processEntities: false, ignoreDeclaration: true, ignorePiTags: true, captureMetaData: true }).parse(body);
   const meta = XMLParser.getMetaDataSymbol() as unknown as symbol;
-  const out: { name: string; start: number; end: number }[] = [];
+  const out: { name: string; start: number; end: number; attributes: Record<string, unknown> }[] = [];
   const walk = (nodes: unknown): void => {
     for (const node of nodes as Record<string | symbol, unknown>[]) {
       const name = Object.keys(node).find((k) => k !== ':@' && k !== '#text');
       if (name === undefined) continue;
       const m = node[meta] as { startIndex: number; endIndex: number };
-      out.push({ name, start: m.startIndex + shift, end: m.endIndex + shift });
+      out.push({ name, start: m.startIndex + shift, end: m.endIndex + shift, attributes: { ...(node[':@'] as Record<string, unknown> | undefined) } });
       walk(node[name]);
     }
   };
@@ -74,9 +74,9 @@ function checkOffsets(doc: XmlDocument): void {
     }
   }
   assert.deepEqual(
-    all(doc.root).map((e) => ({ name: e.name, start: e.start, end: e.end })),
+    all(doc.root).map((e) => ({ name: e.name, start: e.start, end: e.end, attributes: { ...e.rawAttributes } })),
     oracle(text),
-    `${doc.file}: offsets agree with fast-xml-parser's metadata`,
+    `${doc.file}: offsets and raw attributes agree with fast-xml-parser's`,
   );
 }
 
@@ -129,6 +129,16 @@ test('comments, quotes holding > and />, CDATA and a BOM do not mislead the offs
   assert.equal(Object.keys(doc.root).includes('parent'), false);
 });
 
+test('declarations, processing instructions and comments in the prolog and after the root are accepted', () => {
+  for (const text of [
+    '<?xml version="1.0"?><a/>',
+    "<?xml version='1.0' encoding='utf-8' standalone='yes' ?>\n<a/>",
+    '\uFEFF<?xml version="1.0" encoding="UTF-8"?>\r\n<!-- c -->\r\n<?xml-stylesheet href="x"?>\r\n<a><?pi?></a>\r\n<!-- after --><?after data?>\r\n',
+  ]) {
+    assert.equal(parseXml(text, 'f', CONFIG).root.name, 'a', text);
+  }
+});
+
 test('lineAt counts LF, CRLF and lone CR', () => {
   const doc = parseXml('<a>\n<b/>\r\n<c/>\r<d/></a>', 'l.xml', CONFIG);
   assert.deepEqual(doc.root.children.map((c) => [c.name, c.line, lineAt(doc, c.start)]), [
@@ -169,6 +179,39 @@ test('errors are one line naming the file, the line and what is wrong', async (t
     { name: 'two root elements', text: '<a/>\n<b/>', message: /^f line 2: not well-formed: a second root element <b>/ },
     { name: 'no element at all', text: '<!-- nothing -->', message: /^f(: | line \d+: )not well-formed/ },
     { name: 'unclosed', text: '<a>\n<b>\n</a>', message: /^f line 3: not well-formed: / },
+    { name: 'an unclosed root at the end', text: '<a>\n<b/>\n', message: /^f line 1: not well-formed: .*'a'/ },
+    { name: 'a start tag cut off at the end', text: '<a>\n<b x="1"', message: /^f line 1: not well-formed: / },
+    { name: 'a mismatched close tag', text: '<a>\n<b>\n</c></a>', message: /^f line 3: not well-formed: .*'b'.*'c'/ },
+    { name: 'a close tag that differs in case', text: '<a>\n<b></B></a>', message: /^f line 2: not well-formed: / },
+    { name: 'a close tag with nothing open', text: '<a/>\n</a>', message: /^f line 2: not well-formed: / },
+    { name: 'an attribute without quotes', text: '<a>\n<b x=1/></a>', message: /^f line 2: not well-formed: .*'x'/ },
+    { name: 'an attribute without a value', text: '<a>\n<b x/></a>', message: /^f line 2: not well-formed: .*'x'/ },
+    { name: 'attributes without space between', text: '<a>\n<b x="1"y="2"/></a>', message: /^f line 2: not well-formed: .*'y'/ },
+    { name: 'an attribute given twice', text: '<a>\n<b x="1" x="2"/></a>', message: /^f line 2: not well-formed: .*'x' is repeated/ },
+    { name: 'an attribute value never closed', text: '<a>\n<b x="1/></a>\n', message: /^f line 2: not well-formed: / },
+    { name: 'a BOM inside an element name', text: '<a>\n<re\uFEFFmove/></a>', message: /^f line 2: not well-formed: unexpected markup/ },
+    { name: 'a BOM inside an attribute name', text: '<a>\n<b na\uFEFFme="x"/></a>', message: /^f line 2: not well-formed: unexpected markup/ },
+    { name: 'two roots, the first closed by a close tag', text: '<a></a>\n<b></b>', message: /^f line 2: not well-formed: / },
+    { name: 'two roots after a comment', text: '<a/>\n<!-- c -->\n<a/>', message: /^f line 3: not well-formed: a second root element <a>/ },
+    { name: 'text after a closed root', text: '<a></a>\ntext', message: /^f line 2: not well-formed: / },
+    { name: 'text after a self-closing root', text: '<a/>\ntext', message: /^f line 2: not well-formed: unexpected markup/ },
+    { name: 'a CDATA section after the root', text: '<a/>\n<![CDATA[x]]>', message: /^f line 2: not well-formed: unexpected markup/ },
+    { name: 'a comment after the root never closed', text: '<a/>\n\n<!-- x', message: /^f line 3: not well-formed: a comment is not closed/ },
+    { name: 'a comment in an element never closed', text: '<a>\n<!-- x </a>', message: /^f line \d+: not well-formed/ },
+    { name: 'a processing instruction never closed', text: '<a/>\n<?pi x', message: /^f line 2: not well-formed: a processing instruction is not closed/ },
+    { name: 'a processing instruction without a target', text: '<a>\n<? x?></a>', message: /^f line 2: not well-formed: unexpected markup/ },
+    { name: 'a processing instruction with a quote in its target', text: "<?x'ml version=\"1.0\"?>\n<a/>", message: /^f line 1: not well-formed: unexpected markup/ },
+    { name: 'a second XML declaration', text: '<a>\n<?xml version="1.0"?></a>', message: /^f line 2: not well-formed: / },
+    { name: 'a broken XML declaration', text: '<?xml versi"on="1.0" encoding="UTF-8"?>\n<a/>', message: /^f line 1: not well-formed: the XML declaration must read/ },
+    { name: 'an XML declaration with an unknown pseudo-attribute', text: '<?xml version="1.0" charset="x"?>\n<a/>', message: /^f line 1: not well-formed: the XML declaration must read/ },
+    { name: 'markup declaration debris', text: '<a>\n<!/>-- x --></a>', message: /^f line 2: not well-formed: unexpected markup/ },
+    { name: 'an element name that is not a name', text: '<a>\n<1b/></a>', message: /^f line 2: not well-formed: .*'1b'/ },
+    { name: 'a bare & in text', text: '<a>\n<b>x & y</b></a>', message: /^f line 2: not well-formed: / },
+    { name: 'a character reference to no character in text', text: '<a>\n<b>&#0;</b></a>', message: /^f line 2: <b>: text: &#0; is not a character/ },
+    { name: 'a surrogate character reference in an attribute', text: '<a>\n<b v="&#xD800;"/></a>', message: /^f line 2: <b>: attribute v: &#xD800; is not a character/ },
+    { name: 'a parent text problem comes before a child attribute problem', text: '<a>\n<b v="&x;"/>&y;</a>', message: /^f line 1: <a>: text: unknown entity &y;/ },
+    { name: 'the first bad attribute of an element is the one named', text: '<a>\n<b v="&x;" w="&y;"/></a>', message: /^f line 2: <b>: attribute v: unknown entity &x;/ },
+    { name: 'a structural error comes before a reference problem', text: '<a v="&x;"/>\n<b/>', message: /^f line 2: not well-formed: a second root element <b>/ },
     { name: 'too large', text: `<a>${'x'.repeat(100)}</a>`, options: { ...CONFIG, maxBytes: 50 }, message: /^f: 107 bytes, over the limit of 50 bytes for a configuration file$/ },
   ];
   for (const c of cases) {
@@ -179,6 +222,37 @@ test('errors are one line naming the file, the line and what is wrong', async (t
       );
     });
   }
+});
+
+test('corrupted real files either fail with one line naming the file or parse into elements fast-xml-parser agrees with', () => {
+  const seeds = configFixtures().filter((f) => f.text.length < 20_000);
+  const pieces = ['<', '>', '&', '"', "'", '/', '=', '!', '?', '-', ' ', '\n', '\r', '\uFEFF', ']]>', '<!--', '-->', '<![CDATA[', '<?', '?>', '</', '/>', '&amp;', '&x;', '<a>', '</a>'];
+  let state = 20_260_101;
+  const random = (n: number): number => {
+    state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return state % n;
+  };
+  let refused = 0;
+  let parsed = 0;
+  for (let round = 0; round < 400; round++) {
+    const seed = seeds[random(seeds.length)] as (typeof seeds)[number];
+    let text = seed.text;
+    for (let edit = random(3); edit >= 0; edit--) {
+      const at = random(text.length + 1);
+      text = random(2) === 0 ? text.slice(0, at) + text.slice(at + 1 + random(3)) : text.slice(0, at) + pieces[random(pieces.length)] + text.slice(at);
+    }
+    let doc: XmlDocument;
+    try {
+      doc = parseXml(text, seed.name, CONFIG);
+    } catch (err) {
+      assert.ok(err instanceof ExmitError && err.code === 1 && !err.message.includes('\n') && err.message.startsWith(`${seed.name}`), `round ${round}: ${String(err)}`);
+      refused++;
+      continue;
+    }
+    checkOffsets(doc);
+    parsed++;
+  }
+  assert.ok(refused > 100 && parsed > 100, `refused ${refused}, parsed ${parsed}`);
 });
 
 test('a describe callback names the element in reference errors (the catalog passes its element path)', () => {
