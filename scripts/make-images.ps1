@@ -320,6 +320,8 @@ function New-ServicesText($Image) {
             if ($Image.Product -eq '2013') { $absent = @('MSExchangeHMRecovery', 'MSExchangeMitigation', 'MSExchangeNotificationsBroker', 'MSComplianceAudit') }
         }
     }
+    # Services a build predates (EEMS, MSExchangeMitigation, came with 2016 CU22 and 2019 CU11).
+    if ($Image.Contains('AbsentServices')) { $absent = @($absent) + @($Image.AbsentServices | Where-Object { $absent -notcontains $_ }) }
     $keepWindows = $WindowsServices
     if ($Image.Role -eq 'Edge' -or $Image.Role -eq 'Mgmt') { $keepWindows = @($WindowsServices | Where-Object { $IisServices -notcontains $_ }) }
 
@@ -530,6 +532,44 @@ function Add-OutdatedRule([string]$AppHost) {
     return $AppHost.Insert($close, $block)
 }
 
+function Add-UrlRewrite([string]$AppHost) {
+    # What the URL Rewrite 2.1 installer adds to an applicationHost.config without it, as in the
+    # 2016 and 2019 captures: the rewrite sectionGroup, the global module, its trace area and the module.
+    $nl = Get-NewLine $AppHost
+    $edits = @(
+        @(('            <section name="webSocket" overrideModeDefault="Deny" />' + $nl), $true, (@(
+                    '            <sectionGroup name="rewrite">',
+                    '                <section name="globalRules" overrideModeDefault="Deny" allowDefinition="AppHostOnly" />',
+                    '                <section name="rules" overrideModeDefault="Allow" />',
+                    '                <section name="outboundRules" overrideModeDefault="Allow" />',
+                    '                <section name="providers" overrideModeDefault="Allow" />',
+                    '                <section name="rewriteMaps" overrideModeDefault="Allow" />',
+                    '                <section name="allowedServerVariables" overrideModeDefault="Deny" />',
+                    '            </sectionGroup>') -join $nl)),
+        @(('        </globalModules>' + $nl), $false, '            <add name="RewriteModule" image="%SystemRoot%\system32\inetsrv\rewrite.dll" />'),
+        @(('                        <add name="WebSocket" value="16384" />' + $nl), $true, '                        <add name="Rewrite" value="1024" />'),
+        @(('        </modules>' + $nl), $false, '                <add name="RewriteModule" />'))
+    foreach ($e in $edits) {
+        $anchor = $e[0]
+        $i = $AppHost.IndexOf($anchor)
+        if ($i -lt 0 -or $AppHost.IndexOf($anchor, $i + 1) -ge 0) { throw "URL Rewrite anchor not found exactly once: $($anchor.Trim())" }
+        $at = $i
+        if ($e[1]) { $at = $i + $anchor.Length }
+        $AppHost = $AppHost.Insert($at, $e[2] + $nl)
+    }
+    return $AppHost
+}
+
+function ConvertTo-CrlfBytes([byte[]]$Bytes) {
+    # The same file with CRLF newlines, its BOM (if any) kept.
+    $bom = ($Bytes.Length -ge 3 -and $Bytes[0] -eq 0xEF -and $Bytes[1] -eq 0xBB -and $Bytes[2] -eq 0xBF)
+    $offset = 0
+    if ($bom) { $offset = 3 }
+    $t = ConvertTo-Crlf ($Utf8NoBom.GetString($Bytes, $offset, $Bytes.Length - $offset))
+    if ($bom) { return , (ConvertTo-EncodedBytes $t 'utf8bom') }
+    return , (ConvertTo-EncodedBytes $t 'utf8')
+}
+
 function Get-WwwRootBytes($Image) {
     switch ($Image.WwwRoot) {
         'plain' { return , (Read-SourceBytes 'e19/DefaultWebSite_web.config') }
@@ -584,6 +624,7 @@ function Write-ImageReadme($Image, [string]$Dir, [string[]]$Files) {
     $t += '- roles: ' + $Image.RolesText + $nl
     $t += '- Windows: ' + $OsInfo[$Image.Os][0] + ' (' + $OsInfo[$Image.Os][1] + ')' + $nl
     $t += '- CliXml encoding: ' + @{ utf16 = 'UTF-16LE with BOM, CRLF (as Windows PowerShell 5.1 writes)'; utf8bom = 'UTF-8 with BOM, CRLF'; utf8 = 'UTF-8 without BOM, CRLF' }[$Image.Encoding] + $nl
+    if ($Image.Contains('IisText')) { $t += '- IIS files: ' + $Image.IisText + $nl }
     $t += $nl + '## What an audit should report' + $nl + $nl
     if ($Image.Contains('Fatal')) { $t += $Image.Fatal + $nl }
     else {
@@ -652,20 +693,29 @@ function Write-Image($Image) {
         Write-Text $dir 'cachtokn.xml' (New-CachToknText $Image.CachTokn) $enc; [void]$files.Add('cachtokn.xml')
         $appHost = Get-AppHostText $Image
         if ($Image.Contains('OutdatedRule')) { $appHost = Add-OutdatedRule $appHost }
+        if ($Image.Contains('UrlRewrite')) { $appHost = Add-UrlRewrite $appHost }
+        $crlf = ($Image.Contains('IisNewLine') -and $Image.IisNewLine -eq 'crlf')
+        $appHostEnc = 'utf8'
+        if ($Image.Contains('AppHostEncoding')) { $appHostEnc = $Image.AppHostEncoding }
         Write-Text $dir 'apppools.xml' (ConvertTo-CliXmlText (New-AppPoolObjects $appHost)) $enc; [void]$files.Add('apppools.xml')
         if ($Image.Contains('BadAppHost')) {
             Write-Bytes $dir $paths.apphost (Read-SourceBytes 'e19/BadApplicationHost.config'); [void]$files.Add($paths.apphost)
         }
         elseif ($omit -notcontains 'apphost') {
             # The captures are ASCII: written as they are (UTF-8 without BOM is byte-identical for ASCII).
-            Write-Text $dir $paths.apphost $appHost 'utf8'; [void]$files.Add($paths.apphost)
+            if ($crlf) { $appHost = ConvertTo-Crlf $appHost }
+            Write-Text $dir $paths.apphost $appHost $appHostEnc; [void]$files.Add($paths.apphost)
         }
-        Write-Bytes $dir $paths.wwwroot (Get-WwwRootBytes $Image); [void]$files.Add($paths.wwwroot)
+        $www = Get-WwwRootBytes $Image
+        if ($crlf) { $www = ConvertTo-CrlfBytes $www }
+        Write-Bytes $dir $paths.wwwroot $www; [void]$files.Add($paths.wwwroot)
         foreach ($v in @('owa', 'ecp', 'OAB', 'Autodiscover')) {
             $vdir = $v
             if ($Image.Contains('MixedCase')) { $vdir = @{ owa = 'OWA'; ecp = 'Ecp'; OAB = 'oab'; Autodiscover = 'autodiscover' }[$v] }
             $rel = $paths.fe + '/' + $vdir + '/web.config'
-            Write-Bytes $dir $rel (Read-SourceBytes (Get-FrontEndSource $Image.Product $v)); [void]$files.Add($rel)
+            $fe = Read-SourceBytes (Get-FrontEndSource $Image.Product $v)
+            if ($crlf) { $fe = ConvertTo-CrlfBytes $fe }
+            Write-Bytes $dir $rel $fe; [void]$files.Add($rel)
         }
     }
     if ($Image.Contains('ExtraFiles')) {
@@ -816,6 +866,46 @@ $img.Expect['proxynotshell-autodiscover'] = 'outdated (the published exploit is 
         Summary = 'Exchange 2019 CU15 with the August 2026 SU (the newest update of 2019, which CU15 received) on a patched Windows Server 2019, with the EEMS/EOMT ProxyNotShell rules still in the Default Web Site root web.config: current, fully patched and mitigated. applicationHost.config is the CU12 capture with its version folders renamed 15.2.1118.7 -> 15.2.1748.10.'
         Expect = (New-Expect $F $UmFixed19 $F $F 'fixed, stillApplied: true (the EEMS/EOMT rules are still in place and can be removed)' $F $TokenFixed 'fixed (July 2026 SU and later: a rule may be removed)')
     })
+
+# --- before the March 2021 SU (ProxyLogon), for apply and rollback ---------------------------------
+$Feb21Summary = ' Every bundled mitigation that has a configuration change is needed here, so apply --needed and rollback --all exercise them all.'
+[void]$Images.Add([ordered]@{
+        Dir = $T + 'e19-cu8-feb21'; Name = 'e19-cu8-feb21'; Product = '2019'; Build = '15.2.792.3'; CuBuild = '15.2.792.3'; Role = 'Mailbox'; Os = '2019'
+        CachTokn = '2019'; Encoding = 'utf16'; WwwRoot = 'plain'; Computer = 'EX19K'; Support = 'cu-behind'; AbsentServices = @('MSExchangeMitigation')
+        IisNewLine = 'crlf'; AppHostEncoding = 'utf8bom'; IisText = 'CRLF; applicationHost.config UTF-8 with BOM, the web.config files UTF-8 with BOM (the captures with LF turned into CRLF)'
+        ProductName = 'Exchange Server 2019'; BuildText = 'Exchange 2019 CU8, 15.2.792.3 (registry: CU8 15.2.792.3), before the March 2021 SU 15.2.792.10'
+        RolesText = 'Mailbox (MailboxRole, ClientAccessRole, CafeRole, FrontendTransportRole, HubTransportRole, AdminTools keys); MSExchangeHM and MSExchangeHMRecovery running, Automatic; no EEMS (CU8 predates it)'
+        Summary = ('Exchange 2019 CU8 without any SU on Windows Server 2019 before its October 2023 update, with URL Rewrite (as the 2019 capture has it) and no rules.' + $Feb21Summary + ' applicationHost.config is the CU12 capture with its version folders renamed 15.2.1118.7 -> 15.2.792.3.')
+        Expect = (New-Expect 'needed (before the Mar21SU 15.2.792.10)' 'patch-only (2019 has no UM services to stop; fixed by the Mar21SU 15.2.792.10)' 'needed (MSExchangeECPAppPool started, autoStart true; MSExchangeHM and MSExchangeHMRecovery running, Automatic)' 'needed (MSExchangeOABAppPool started, autoStart true; MSExchangeHM and MSExchangeHMRecovery running, Automatic)' 'needed (CU8 never got the fix)' 'patch-only (CU8 never got the fix; no configuration mitigation)' 'needed (cachtokn.dll 10.0.17763.0 is before 10.0.17763.4968)' 'needed (CU8 never got the June 2026 fix)')
+        Notes = 'services.xml is the 2019 capture without MSExchangeMitigation (EEMS), nested snapshots included.'
+    })
+[void]$Images.Add([ordered]@{
+        Dir = $T + 'e16-cu19-feb21'; Name = 'e16-cu19-feb21'; Product = '2016'; Build = '15.1.2176.2'; CuBuild = '15.1.2176.2'; Role = 'Mailbox'; Os = '2016'
+        CachTokn = '2016'; Encoding = 'utf16'; WwwRoot = 'plain'; Computer = 'EX16K'; Support = 'cu-behind'; AbsentServices = @('MSExchangeMitigation')
+        IisText = 'LF as captured; applicationHost.config UTF-8 without BOM, the web.config files UTF-8 with BOM'
+        ProductName = 'Exchange Server 2016'; BuildText = 'Exchange 2016 CU19, 15.1.2176.2 (registry: CU19 15.1.2176.2), before the March 2021 SU 15.1.2176.9'
+        RolesText = 'Mailbox (with UnifiedMessagingRole; MSExchangeUM and MSExchangeUMCR running); MSExchangeHM and MSExchangeHMRecovery running, Automatic; no EEMS (CU19 predates it)'
+        Summary = ('Exchange 2016 CU19 without any SU on Windows Server 2016 before its October 2023 update, with URL Rewrite (as the 2016 capture has it) and no rules.' + $Feb21Summary + ' applicationHost.config is the 2016 CU22 capture with its version folders renamed 15.1.2375.7 -> 15.1.2176.2.')
+        Expect = (New-Expect 'needed (before the Mar21SU 15.1.2176.9)' 'needed (MSExchangeUM and MSExchangeUMCR running; MSExchangeHM and MSExchangeHMRecovery running, Automatic)' 'needed (MSExchangeECPAppPool started, autoStart true)' 'needed (MSExchangeOABAppPool started, autoStart true)' 'needed (CU19 never got the fix)' 'patch-only (CU19 never got the fix; no configuration mitigation)' 'needed (cachtokn.dll 10.0.14393.0 is before 10.0.14393.6343)' 'needed (CU19 never got the June 2026 fix)')
+        Notes = 'services.xml is the 2016 capture without MSExchangeMitigation (EEMS), nested snapshots included.'
+    })
+$Feb21E15 = [ordered]@{
+    Product = '2013'; Build = '15.0.1497.2'; CuBuild = '15.0.1497.2'; Role = 'Mailbox'; Os = '2012R2'
+    CachTokn = '2012R2'; Encoding = 'utf8bom'; WwwRoot = 'plain'; Support = 'product-ended'
+    IisNewLine = 'crlf'; IisText = 'CRLF; applicationHost.config UTF-8 without BOM, the web.config files UTF-8 with BOM (the captures with LF turned into CRLF)'
+    ProductName = 'Exchange Server 2013'; BuildText = 'Exchange 2013 CU23, 15.0.1497.2 (registry: CU23 15.0.1497.2), before the March 2021 SU 15.0.1497.12'
+    RolesText = 'Mailbox and Client Access (MailboxRole, ClientAccessRole, CafeRole, FrontendTransportRole, HubTransportRole, UnifiedMessagingRole, AdminTools keys); MSExchangeUM and MSExchangeUMCR running; no EEMS (2013 has none)'
+    Expect = (New-Expect 'needed (before the Mar21SU 15.0.1497.12)' 'needed (MSExchangeUM and MSExchangeUMCR running; MSExchangeHM running, Automatic)' 'needed (MSExchangeECPAppPool started, autoStart true)' 'needed (MSExchangeOABAppPool started, autoStart true)' 'needed (before the Nov22SU 15.0.1497.44)' 'patch-only (before the Nov22SU 15.0.1497.44; no configuration mitigation)' 'needed (cachtokn.dll 8.5.9600.16384 is before 8.5.9600.21613)' 'not-applicable (Microsoft did not evaluate the out-of-support 2013, which may be affected)')
+    Notes = 'services.xml is the 2016 capture without the services 2013 does not have (MSExchangeHMRecovery, MSExchangeMitigation, MSExchangeNotificationsBroker, MSComplianceAudit), nested snapshots included. The web.config files are the 2016/2019 captures (no 2013 web.config was captured).'
+}
+$img = [ordered]@{ Dir = $T + 'e15-cu23-feb21-rewrite'; Name = 'e15-cu23-feb21-rewrite'; Computer = 'EX15K'; UrlRewrite = $true }
+foreach ($k in $Feb21E15.Keys) { $img[$k] = $Feb21E15[$k] }
+$img.Summary = 'Exchange 2013 CU23 without any SU on Windows Server 2012 R2 before its October 2023 update, with IIS URL Rewrite 2.1 installed: the real 2013 applicationHost.config with what the URL Rewrite installer adds (the rewrite sectionGroup in configSections, RewriteModule in globalModules and in system.webServer/modules, the Rewrite trace area), copied from the 2016 capture.' + $Feb21Summary
+[void]$Images.Add($img)
+$img = [ordered]@{ Dir = $T + 'e15-cu23-feb21-norewrite'; Name = 'e15-cu23-feb21-norewrite'; Computer = 'EX15L' }
+foreach ($k in $Feb21E15.Keys) { $img[$k] = $Feb21E15[$k] }
+$img.Summary = 'The same server as e15-cu23-feb21-rewrite without IIS URL Rewrite, as the real 2013 applicationHost.config is (the audit is the same): apply must refuse before changing anything, naming the module and where to get it, since proxylogon-cookie and proxynotshell-autodiscover are URL Rewrite rules.'
+[void]$Images.Add($img)
 
 # --- Subscription Edition ---------------------------------------------------------------------
 [void]$Images.Add([ordered]@{
