@@ -42,11 +42,13 @@ export interface Ledger {
   resources: Record<string, LedgerResource>;
   /** By file id: an image export name ("services.xml") or a Windows path in lower case. */
   files: Record<string, LedgerFile>;
+  /** Interrupted runs that a later run repaired (their journals have no end line, and never will). */
+  settled: string[];
 }
 
 /** An empty ledger: nothing applied. */
 export function emptyLedger(): Ledger {
-  return { version: 1, lastRun: null, mitigations: {}, resources: {}, files: {} };
+  return { version: 1, lastRun: null, mitigations: {}, resources: {}, files: {}, settled: [] };
 }
 
 const SHA = /^[0-9a-f]{64}$/;
@@ -71,6 +73,7 @@ export function parseLedger(text: string, file: string): Ledger {
   if (root['version'] !== 1) bad('version');
   const ledger = emptyLedger();
   ledger.lastRun = root['lastRun'] === null ? null : str(root['lastRun'], 'lastRun');
+  ledger.settled = root['settled'] === undefined ? [] : strs(root['settled'], 'settled');
   for (const [id, value] of Object.entries(obj(root['mitigations'], 'mitigations'))) {
     const m = obj(value, `mitigations.${id}`);
     const serial = m['catalogSerial'];

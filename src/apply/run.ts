@@ -146,7 +146,7 @@ export async function readExmitState(engine: Engine, target: EngineTarget): Prom
 function interruptedOf(state: ExmitState): { name: string; run: JournalRun }[] {
   // A run that wrote the ledger finished its changes even if its end line is missing.
   return unfinishedRuns(state.journals.map((j) => j.run))
-    .filter((r) => r.runId !== state.ledger.lastRun)
+    .filter((r) => r.runId !== state.ledger.lastRun && !state.ledger.settled.includes(r.runId))
     .map((run) => ({ name: state.journals.find((j) => j.run === run)?.name ?? run.runId, run }));
 }
 
@@ -401,6 +401,8 @@ export async function runRollback(input: RunInput, request: { ids: string[]; all
     const repairs = await repairSteps(input, state, server);
     const toRelease = ids.filter((id) => state.ledger.mitigations[id] !== undefined);
     const { released, ledger: nextLedger } = ledgerAfterRollback(state.ledger, toRelease, runId, {});
+    // The interrupted runs this run repairs are settled once it succeeds.
+    nextLedger.settled = [...new Set([...nextLedger.settled, ...interruptedOf(state).map((i) => i.run.runId)])];
     let steps: (FileStep | LiveStep)[] = [...repairs.steps];
     const conflicts: { key: string; detail: string; holders: string[] }[] = repairs.conflicts.map((c) => ({ key: c, detail: c, holders: [] }));
     if (input.target.kind === 'image') {
@@ -457,10 +459,10 @@ export async function runRollback(input: RunInput, request: { ids: string[]; all
       });
     }
     report.plan = [...repairs.plan, ...released.map((r) => `restore ${releaseRecord(r.resource).kind} ${releaseRecord(r.resource).target}`)];
-    if (steps.length === 0 && toRelease.length === 0) return report;
+    if (steps.length === 0 && toRelease.length === 0 && interruptedOf(state).length === 0) return report;
     if (input.dryRun) return report;
     await ask(input, `Roll back ${toRelease.length} mitigation${toRelease.length === 1 ? '' : 's'} on ${serverName(server.reading)}? [y/N] `, report.plan);
-    if (steps.length > 0 || toRelease.length > 0) report.journal = await execute(input, runId, repairs.steps.length > 0 && toRelease.length === 0 ? 'repair' : 'rollback', { rollback: toRelease, repairs: repairs.plan }, steps, nextLedger, report, toRelease);
+    report.journal = await execute(input, runId, repairs.steps.length > 0 && toRelease.length === 0 ? 'repair' : 'rollback', { rollback: toRelease, repairs: repairs.plan }, steps, nextLedger, report, toRelease);
     if (conflicts.length > 0) {
       throw new RunFailure(new ExmitError(ExitCode.failedNotUndone, `rollback left ${conflicts.length} change${conflicts.length === 1 ? '' : 's'} in place that someone else made since: ${conflicts.map((c) => c.detail).join('; ')}`, 'Check those services or app pools by hand; exmit does not overwrite what others changed.', 'conflict'), report, 5);
     }

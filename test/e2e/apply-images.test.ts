@@ -12,6 +12,8 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { image, parseJson, runCli, hasStackTrace } from '../support/cli.ts';
 import { runInProcess, sharedEngine } from '../support/in-process.ts';
+import { decodeText } from '../../src/text/encoding.ts';
+import { readServiceState } from '../../src/apply/clixml-edit.ts';
 
 // The engine honours fault hooks only when its own environment says so (it inherits this one).
 process.env['EXMIT_TEST_HOOKS'] = '1';
@@ -264,5 +266,76 @@ describe('apply leaves EEMS\'s rule alone', () => {
     assert.equal(doc.results[0]?.outcome, 'not-applied');
     assert.match(doc.results[0]?.reason ?? '', /EEMS/);
     assert.deepEqual(changedFiles(original, snapshot(dir)), []);
+  });
+});
+
+describe('every bundled mitigation on vulnerable 2013 (with URL Rewrite), 2016 and 2019 images', () => {
+  for (const name of ['e15-cu23-feb21-rewrite', 'e16-cu19-feb21', 'e19-cu8-feb21']) {
+    it(`${name}: apply --needed --allow-breaking leaves nothing needed, partial or outdated; a second apply writes nothing; rollback --all gives every byte back`, async () => {
+      const dir = copyImage(name);
+      const original = snapshot(dir);
+      const applied = await run(['apply', '--needed', '--allow-breaking', '--yes', '--json', '--target', `image:${dir}`]);
+      assert.equal(applied.code, 0, applied.stdout + applied.stderr);
+      const outcomes = parseJson<RunDoc>(applied).results;
+      assert.ok(outcomes.filter((r) => r.outcome === 'applied').length >= 5, JSON.stringify(outcomes));
+      const statuses = await auditStatuses(dir);
+      assert.deepEqual(Object.entries(statuses).filter(([, s]) => EXPOSED_BY_CONFIG.includes(s)), [], JSON.stringify(statuses));
+      const afterApply = snapshot(dir);
+      const again = await run(['apply', '--needed', '--allow-breaking', '--yes', '--json', '--target', `image:${dir}`]);
+      assert.equal(again.code, 0);
+      assert.deepEqual(changedFiles(afterApply, snapshot(dir)), []);
+      const rolled = await run(['rollback', '--all', '--yes', '--target', `image:${dir}`]);
+      assert.equal(rolled.code, 0, rolled.stderr);
+      assert.deepEqual(changedFiles(original, snapshot(dir)), []);
+    });
+  }
+
+  it('2013 without URL Rewrite: refused before any change, naming the module and where to get it', async () => {
+    const dir = copyImage('e15-cu23-feb21-norewrite');
+    const original = snapshot(dir);
+    const r = await run(['apply', '--needed', '--allow-breaking', '--yes', '--target', `image:${dir}`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /URL Rewrite module \(RewriteModule\) is not installed/);
+    assert.match(r.stderr, /iis\.net\/downloads\/microsoft\/url-rewrite/);
+    assert.deepEqual(changedFiles(original, snapshot(dir)), []);
+  });
+
+  it('a fault at each step of a three-file run (services.xml, apppools.xml, applicationHost.config) ends in exit 4 with the image as it was', async () => {
+    const dir = copyImage('e16-cu19-feb21');
+    const original = snapshot(dir);
+    for (const step of [0, 1, 2]) {
+      for (const when of ['before', 'after']) {
+        const r = await run(['apply', '--needed', '--allow-breaking', '--yes', '--json', '--target', `image:${dir}`], { EXMIT_TEST_FAULT: JSON.stringify({ step, when, kind: 'fail' }) });
+        assert.equal(r.code, 4, `step ${step} ${when}: ${r.stdout}`);
+        assert.deepEqual(changedFiles(original, snapshot(dir)), [], `step ${step} ${when}`);
+      }
+    }
+  });
+
+  it('Managed Availability stays stopped while another mitigation holds it; a service someone started again is a conflict left alone (exit 5)', async () => {
+    const dir = copyImage('e16-cu19-feb21');
+    assert.equal((await run(['apply', 'proxylogon-ecp-apppool', 'proxylogon-oab-apppool', '--yes', '--target', `image:${dir}`])).code, 0);
+    const one = await run(['rollback', 'proxylogon-ecp-apppool', '--yes', '--json', '--target', `image:${dir}`]);
+    assert.equal(one.code, 0, one.stderr);
+    const services = decodeText(new Uint8Array(readFileSync(path.join(dir, 'services.xml')))).text;
+    assert.deepEqual(readServiceState(services, 'services.xml', 'MSExchangeHM'), { status: 'Stopped', startType: 'Disabled' });
+    const statuses = await auditStatuses(dir);
+    assert.equal(statuses['proxylogon-oab-apppool'], 'mitigated');
+    // Managed Availability is still stopped (oab holds it): ecp's app pool runs again, so only part of it is in effect.
+    assert.equal(statuses['proxylogon-ecp-apppool'], 'partial');
+    // Someone starts the OAB app pool again by hand (apppools.xml says so): rolling back leaves it and says so.
+    const pools = path.join(dir, 'apppools.xml');
+    const poolBytes = readFileSync(pools);
+    const utf16 = poolBytes[0] === 0xff;
+    const poolText = new TextDecoder(utf16 ? 'utf-16le' : 'utf-8').decode(poolBytes);
+    const edited = poolText.replace(/(<S N="Name">MSExchangeOABAppPool<\/S>\s*<S N="State">)Stopped(<\/S>\s*<B N="autoStart">)false/, '$1Started$2true');
+    assert.notEqual(edited, poolText);
+    writeFileSync(pools, utf16 ? Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(edited.replace(/^\uFEFF/, ''), 'utf16le')]) : Buffer.from(edited, 'utf8'));
+    const two = await run(['rollback', '--all', '--yes', '--json', '--target', `image:${dir}`]);
+    assert.equal(two.code, 5, two.stdout);
+    const doc = parseJson<RunDoc>(two);
+    assert.equal(doc.error?.code, 5);
+    assert.equal(doc.results.find((r) => r.id === 'proxylogon-oab-apppool')?.outcome, 'conflict');
+    assert.match(doc.results.find((r) => r.id === 'proxylogon-oab-apppool')?.reason ?? '', /MSExchangeOABAppPool is Started/);
   });
 });
