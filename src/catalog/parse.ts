@@ -1,9 +1,8 @@
 /** Reads a catalog XML file strictly into typed records (format: mitigations/README.md). */
 
-import { readFileSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import semver from 'semver';
 import { inputError } from '../errors.ts';
+import { readShipped, SHIPPED, shippedName } from '../sea.ts';
 import { compareBuilds, formatBuild, parseBuild } from '../exchange/build.ts';
 import type { Build } from '../exchange/build.ts';
 import { productOfBuild } from '../exchange/build-table.ts';
@@ -165,21 +164,19 @@ export function parseCatalog(xmlText: string, file: string, options: { maxBytes?
   return new CatalogReader(xmlText, file, options.maxBytes ?? MAX_CATALOG_BYTES, options.now === undefined ? new Date() : options.now).read();
 }
 
-/** Reads the catalog shipped with the package (mitigations/catalog.xml), found from this module's location in src/ or dist/. */
+/** Reads the catalog shipped with the package (mitigations/catalog.xml; in exmit.exe its embedded asset, src/sea.ts). */
 export function loadBundledCatalog(): Catalog {
-  const path = fileURLToPath(new URL('../../mitigations/catalog.xml', import.meta.url));
-  let text: string;
+  const path = shippedName(SHIPPED.catalog);
+  let bytes: Buffer;
   try {
-    const size = statSync(path).size;
-    if (size > MAX_CATALOG_BYTES) {
-      throw inputError(`${path}: ${size} bytes, over the limit of ${MAX_CATALOG_BYTES} bytes for a catalog`);
-    }
-    text = readFileSync(path, 'utf8');
+    bytes = readShipped(SHIPPED.catalog);
   } catch (error) {
-    if (error instanceof Error && error.name === 'ExmitError') throw error;
     throw inputError(`${path}: cannot read the bundled catalog (${(error as Error).message})`, 'reinstall exmit: the package is incomplete');
   }
-  return parseCatalog(text, path, { now: null });
+  if (bytes.length > MAX_CATALOG_BYTES) {
+    throw inputError(`${path}: ${bytes.length} bytes, over the limit of ${MAX_CATALOG_BYTES} bytes for a catalog`);
+  }
+  return parseCatalog(bytes.toString('utf8'), path, { now: null });
 }
 
 /** The mitigations whose id or one of whose CVEs equals idOrCve, ignoring case; empty when none does. */

@@ -6,6 +6,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 import path from 'node:path';
 import type { Catalog } from './types.ts';
 import { loadBundledCatalog, MAX_CATALOG_BYTES } from './parse.ts';
+import { readShipped, SHIPPED } from '../sea.ts';
 import { ExmitError, inputError, usageError } from '../errors.ts';
 import { readConfig } from '../state/config.ts';
 import { readCache, sha256Hex, type CacheEntry } from '../state/cache.ts';
@@ -50,8 +51,6 @@ export interface CatalogRequest {
 
 /** Days after which the bundled catalog is old enough to warn about. */
 export const BUNDLED_STALE_DAYS = 90;
-
-const BUNDLED_URL = new URL('../../mitigations/catalog.xml', import.meta.url);
 
 /** Picks the catalog for this run; every catalog from outside the package is verified first. */
 export async function resolveCatalog(request: CatalogRequest): Promise<ResolvedCatalog> {
@@ -115,7 +114,7 @@ interface Base {
 /** The newest verified catalog: the cache when it verifies under the keys trusted now and its serial is above the bundled one's, else the bundled one. */
 function newestVerified(stateDir: string, keys: TrustedKey[], now: Date, warnings: string[]): Base {
   const bundled = loadBundledCatalog();
-  const bundledBase: Base = { catalog: bundled, source: 'bundled', location: 'mitigations/catalog.xml', sha256: sha256Hex(readFileSync(BUNDLED_URL)) };
+  const bundledBase: Base = { catalog: bundled, source: 'bundled', location: 'mitigations/catalog.xml', sha256: sha256Hex(readShipped(SHIPPED.catalog)) };
   const entry = readCache(stateDir);
   let cached: Base | null = null;
   if (entry !== null) cached = verifyCacheEntry(entry, stateDir, keys, now, warnings);

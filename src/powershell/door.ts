@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { ExitCode, ExmitError, inputError } from '../errors.ts';
+import { shippedFilePath, SHIPPED } from '../sea.ts';
 import type { CallableOp, CallOptions, Engine, EngineOptions } from '../context.ts';
 import { engineError, errorKindOf } from './errors.ts';
 import { timeoutFromEnv } from './timeout.ts';
@@ -21,9 +22,9 @@ export { timeoutFromEnv } from './timeout.ts';
 /** How long close() waits for the engine to answer exit and then to end, before it kills it. */
 export const CLOSE_GRACE_MS = 5_000;
 
-/** The engine script shipped with the package, found from this module (works from src/ and dist/). */
+/** The engine script shipped with the package (in exmit.exe: its embedded asset, written to a private temporary file; src/sea.ts). */
 export function engineScriptPath(): string {
-  return fileURLToPath(new URL('../../engine/exmit-engine.ps1', import.meta.url));
+  return shippedFilePath(SHIPPED.engine);
 }
 
 /** The PowerShell to start: --powershell, else EXMIT_POWERSHELL, else the platform's default. */
