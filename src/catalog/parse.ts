@@ -660,7 +660,9 @@ class CatalogReader {
   private date(element: XmlElement, name: string): string {
     const value = this.attr(element, name);
     const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
-    const valid = match !== null && new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) === value;
+    const time = Date.parse(`${value}T00:00:00Z`);
+    // A month 00 or day 32 makes an invalid Date, whose toISOString throws: check the number first.
+    const valid = match !== null && !Number.isNaN(time) && new Date(time).toISOString().slice(0, 10) === value;
     if (!valid) throw this.fail(element, `${name} "${value}" is not a date (YYYY-MM-DD)`, name);
     return value;
   }

@@ -311,6 +311,12 @@ const BROKEN: BrokenCase[] = [
     says: '<catalog published="2026-02-30">: published "2026-02-30" is not a date',
   },
   {
+    name: 'a month 00 (an invalid Date, not only a wrong one)',
+    doc: replaceOnce(BASE, 'published="2026-11-28"', 'published="9100-00-00"'),
+    at: '9100-00-00',
+    says: '<catalog published="9100-00-00">: published "9100-00-00" is not a date',
+  },
+  {
     name: 'expires before published',
     doc: replaceOnce(BASE, 'expires="2027-11-28"', 'expires="2026-01-01"'),
     at: '2026-01-01',
