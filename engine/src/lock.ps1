@@ -170,6 +170,11 @@ function Unlock-ExmitTarget {
             }
             [System.IO.File]::Delete($path)
             $released = $true
+            # A run that changed nothing leaves no trace in an image: an .exmit that only held the lock goes too.
+            $folder = [System.IO.Path]::GetDirectoryName($path)
+            if ($Target.kind -eq 'image' -and @([System.IO.Directory]::GetFileSystemEntries($folder)).Count -eq 0) {
+                [System.IO.Directory]::Delete($folder)
+            }
         }
     }
     $held = Get-ExmitHeldLocks

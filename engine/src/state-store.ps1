@@ -185,6 +185,10 @@ function Get-ExmitStateDirectory {
         throw (New-ExmitApplyError -Kind environment -File $path -Message ('the state folder {0} does not exist (exmit creates it, with its access rules, before a run)' -f $path))
     }
     $null = [System.IO.Directory]::CreateDirectory($path)
+    if (-not (Test-ExmitWindows)) {
+        # Owner-only off Windows (mode 0700): what is inside stays the owner's whatever the umask.
+        [System.IO.File]::SetUnixFileMode($path, [System.IO.UnixFileMode]'UserRead, UserWrite, UserExecute')
+    }
     return $path
 }
 

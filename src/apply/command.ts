@@ -70,6 +70,11 @@ export async function withRunInput<T>(context: RunContext, options: ChangeOption
       import('./run.ts'),
     ]);
     const windows = windowsHostFor({ get: () => engine });
+    if (options.common.target.kind === 'local' && process.platform === 'win32') {
+      // A live server's ledger, journal and lock live in %ProgramData%\exmit: created with access for Administrators and SYSTEM only, and checked.
+      const [{ guardStateWrite }, { defaultStateDir }] = await Promise.all([import('../state/windows-acl.ts'), import('../state/paths.ts')]);
+      await guardStateWrite(defaultStateDir(), windows);
+    }
     const resolved = await resolveCatalog({ catalog: options.common.catalog, stateDir: options.common.stateDir, purpose, trust: options.trust, allowUnsigned: options.allowUnsigned, windows });
     for (const w of resolved.warnings) ui.say(ui.warn(`warning: ${w}`));
     const blocked = blockedIds(await readCheckedConfig(resolveStateDir(options.common.stateDir), windows));

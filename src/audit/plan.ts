@@ -336,7 +336,12 @@ function judgeEvidence(
     const which = r.unevaluated.map((u) => `rule ${describeOrigins([u.origin])} was not evaluated (${u.reason})`).join('; ');
     return entry('needed', `${vulnerableReason}; ${which}: the mitigation is not counted as in effect; ${notes.join('; ')}`, extra);
   }
-  const temporary = fixedBy !== null ? `temporary: install ${fixedBy.update} (${fixedBy.build}) or later` : 'temporary: move to a CU that has the fix';
+  const temporary =
+    m.fix.kind === 'windows'
+      ? `temporary: install the ${m.fix.windows.update} or later`
+      : fixedBy !== null
+        ? `temporary: install ${fixedBy.update} (${fixedBy.build}) or later`
+        : 'temporary: move to a CU that has the fix';
   if (outdated) return entry('outdated', `${vulnerableReason}; ${notes.join('; ')}`, { ...extra, stillApplied: true, bypasses });
   if (inEffect === total && unknown.length === 0) {
     const done = relevant.filter((a) => a.state === 'in-effect').map((a) => a.detail);

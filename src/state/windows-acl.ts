@@ -144,7 +144,8 @@ function firstOtherAccess(descriptor: SecurityDescriptor, trusted: Set<string>, 
 
 /** The files exmit reads from the state folder. */
 export function stateFiles(stateDir: string): string[] {
-  return [configPath(stateDir), cachePath(stateDir), floorPath(stateDir)];
+  // ledger.json: what apply, rollback and status read on a live server.
+  return [configPath(stateDir), cachePath(stateDir), floorPath(stateDir), path.join(stateDir, 'ledger.json')];
 }
 
 /**

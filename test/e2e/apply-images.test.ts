@@ -97,6 +97,7 @@ describe('apply, rollback and status on the bundled example image', () => {
     assert.deepEqual(doc.results.filter((r) => r.outcome === 'applied').map((r) => r.id).sort(), ['owa-csp-xss', 'proxynotshell-autodiscover', 'tokencache-module']);
     assert.match(doc.journal ?? '', /^\d{8}T\d{6}Z-[0-9a-f]{6}\.jsonl$/);
     assert.deepEqual(changedFiles(original, snapshot(dir)), ['fs/C/Windows/System32/inetsrv/config/applicationHost.config']);
+    assert.equal(statSync(path.join(dir, '.exmit')).mode & 0o777, 0o700, 'the state folder is the owner\'s only');
 
     const statuses = await auditStatuses(dir);
     assert.deepEqual(Object.entries(statuses).filter(([, s]) => EXPOSED_BY_CONFIG.includes(s)), []);
@@ -298,6 +299,7 @@ describe('every bundled mitigation on vulnerable 2013 (with URL Rewrite), 2016 a
     assert.match(r.stderr, /URL Rewrite module \(RewriteModule\) is not installed/);
     assert.match(r.stderr, /iis\.net\/downloads\/microsoft\/url-rewrite/);
     assert.deepEqual(changedFiles(original, snapshot(dir)), []);
+    assert.equal(existsSync(path.join(dir, '.exmit')), false, 'a refused run leaves no state folder behind');
   });
 
   it('a fault at each step of a three-file run (services.xml, apppools.xml, applicationHost.config) ends in exit 4 with the image as it was', async () => {

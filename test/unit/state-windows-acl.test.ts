@@ -168,9 +168,10 @@ test('reading the state folder on Windows: one engine request for the folder and
   const config = path.join(dir, 'config.json');
   const cache = path.join(dir, 'catalog-cache.json');
   const floor = path.join(dir, 'floor.json');
+  const ledger = path.join(dir, 'ledger.json');
   const host = fakeHost(ADMIN, {});
   assert.equal(await guardStateRead(dir, host, 'win32'), false);
-  assert.deepEqual(host.asked, [[dir, config, cache, floor]]);
+  assert.deepEqual(host.asked, [[dir, config, cache, floor, ledger]]);
   const good = fakeHost(ADMIN, { [dir]: { kind: 'folder', sddl: EXMIT_FOLDER }, [config]: { kind: 'file', sddl: 'O:BAD:AI(A;ID;FA;;;BA)(A;ID;FA;;;SY)' } });
   assert.equal(await guardStateRead(dir, good, 'win32'), true);
   const badCache = fakeHost(ADMIN, { [dir]: { kind: 'folder', sddl: EXMIT_FOLDER }, [cache]: { kind: 'file', sddl: `O:BAD:AI(A;ID;FA;;;BA)(A;;FW;;;${MALLORY})` } });
