@@ -2,7 +2,8 @@
 // bundled example image beside a bare PowerShell start, and prints both ratios (issue 7's targets:
 // at most 1.5 each); then catalog parsing of a generated catalog of 10,000 mitigations.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { findPwsh } from './find-pwsh.ts';
@@ -36,8 +37,29 @@ const node = time('bare Node start (node -e 0)', process.execPath, ['-e', '0'], 
 const version = time('exmit --version', process.execPath, [bin, '--version'], [0]);
 const ps = time('bare PowerShell start (pwsh -c exit)', pwsh, ['-NoProfile', '-NonInteractive', '-Command', 'exit 0'], [0]);
 const audit = time('exmit audit --json on the example image', process.execPath, [bin, 'audit', '--json', '--target', `image:${example}`], [0, 3]);
+// apply --needed then rollback --all on a fresh copy of the example image: two runs, two PowerShell starts.
+const copies = mkdtempSync(path.join(tmpdir(), 'exmit-bench-'));
+const cycleSamples: number[] = [];
+for (let i = 0; i < runs; i++) {
+  const dir = path.join(copies, `img${i}`);
+  cpSync(example, dir, { recursive: true });
+  const start = process.hrtime.bigint();
+  for (const args of [['apply', '--needed', '--yes', '--json', '--target', `image:${dir}`], ['rollback', '--all', '--yes', '--json', '--target', `image:${dir}`]]) {
+    const result = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, EXMIT_POWERSHELL: pwsh, NO_COLOR: '1' } });
+    if (result.status !== 0) {
+      console.error(`${args[0]}: failed (exit ${result.status}): ${result.stderr}`);
+      process.exit(1);
+    }
+  }
+  cycleSamples.push(Number(process.hrtime.bigint() - start) / 1e6);
+}
+rmSync(copies, { recursive: true, force: true });
+cycleSamples.sort((a, b) => a - b);
+const cycle = cycleSamples[Math.floor(cycleSamples.length / 2)] ?? 0;
+console.log(`${'exmit apply --needed + rollback --all'.padEnd(40)} median ${cycle.toFixed(0).padStart(6)} ms  (min ${cycleSamples[0]?.toFixed(0)}, max ${cycleSamples[cycleSamples.length - 1]?.toFixed(0)}, ${runs} runs)`);
 console.log(`ratio: exmit --version / node -e 0          = ${(version / node).toFixed(2)}  (target <= 1.5)`);
 console.log(`ratio: exmit audit / bare PowerShell start  = ${(audit / ps).toFixed(2)}  (target <= 1.5)`);
+console.log(`ratio: apply + rollback / PowerShell start  = ${(cycle / ps).toFixed(2)}  (target <= 2.5; two PowerShell starts alone make 2)`);
 
 const { parseCatalog } = await import('../src/catalog/parse.ts');
 const bundled = readFileSync(path.join(root, 'mitigations', 'catalog.xml'), 'utf8');
