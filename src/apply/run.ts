@@ -26,7 +26,7 @@ import { globalModuleOrigin, parseApphost, ruleNamesIn, applyToApphost, restoreI
 import { imageApplyWrites, imageRollbackWrites, poolsFromApphost, type FileChange, type FileStep, type ImageFile, type ImageFileId } from './image.ts';
 import { liveApplySteps, liveRestoreSteps, type LiveStep } from './live-steps.ts';
 import { factsAfterChanges, factsAfterRestore } from './simulate.ts';
-import { unifiedDiff } from './render.ts';
+import { describePlan, unifiedDiff } from './render.ts';
 import { readAppPoolState, readServiceState } from './clixml-edit.ts';
 
 /** An outcome of the contract (product.md, "JSON output"). */
@@ -310,7 +310,7 @@ export async function runApply(input: RunInput, request: { ids: string[]; needed
       throw inputError(`the plan would not put ${short.map((e) => `${e.id} (${e.status}: ${e.reason})`).join('; ')} in effect, so nothing was changed`, 'Something on this server overrides exmit\'s rules (an earlier rule that stops processing, a <clear/>, a removed RewriteModule): run exmit audit --verbose to see it.');
     }
     if (input.dryRun) return report;
-    await ask(input, `Apply ${applying.length} mitigation${applying.length === 1 ? '' : 's'} to ${serverName(server.reading)}? [y/N] `, report.plan);
+    await ask(input, `Apply ${applying.length} mitigation${applying.length === 1 ? '' : 's'} to ${serverName(server.reading)}? [y/N] `, describePlan(applying.map((s) => s.mitigation), plan.changes));
 
     const ledgerFiles: Record<string, LedgerFile> = {};
     for (const w of writes) ledgerFiles[w.file.id] = { original: w.step.before, written: w.step.after?.sha256 ?? null, ...(w.created !== undefined && w.created.length > 0 ? { created: w.created } : {}) };

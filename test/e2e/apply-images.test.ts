@@ -9,8 +9,8 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync
 import { createHash } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { image, parseJson, runCli, hasStackTrace } from '../support/cli.ts';
+import { spawn, spawnSync } from 'node:child_process';
+import { image, parseJson, runCli, hasStackTrace, ROOT as ROOT_DIR } from '../support/cli.ts';
 import { runInProcess, sharedEngine } from '../support/in-process.ts';
 import { decodeText } from '../../src/text/encoding.ts';
 import { readServiceState } from '../../src/apply/clixml-edit.ts';
@@ -339,5 +339,30 @@ describe('every bundled mitigation on vulnerable 2013 (with URL Rewrite), 2016 a
     assert.equal(doc.error?.code, 5);
     assert.equal(doc.results.find((r) => r.id === 'proxylogon-oab-apppool')?.outcome, 'conflict');
     assert.match(doc.results.find((r) => r.id === 'proxylogon-oab-apppool')?.reason ?? '', /MSExchangeOABAppPool is Started/);
+  });
+});
+
+describe('the prompt on a terminal', () => {
+  /** Runs exmit under a pseudo-terminal (util-linux script) with `answer` typed at it; its output and exit code. */
+  function onTerminal(args: string[], answer: string): { code: number; output: string } {
+    const command = ['stty cols 100;', process.execPath, path.join(ROOT_DIR, 'bin', 'exmit.js'), ...args.map((a) => `'${a}'`)].join(' ');
+    const result = spawnSync('bash', ['-c', `printf '${answer}\\n' | timeout 120 script -qec "${command.replace(/"/g, '\\"')}" /dev/null`], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 150_000 });
+    return { code: result.status ?? -1, output: result.stdout };
+  }
+
+  it('says what each mitigation changes and breaks and that IIS will recycle, then asks; "n" changes nothing, "y" applies', () => {
+    const dir = copyImage(EXAMPLE);
+    const original = snapshot(dir);
+    const no = onTerminal(['apply', '--needed', '--target', `image:${dir}`], 'n');
+    assert.equal(no.code, 1, no.output);
+    assert.match(no.output, /side effect: printing the OWA calendar may not work/);
+    assert.match(no.output, /IIS will recycle its worker processes/);
+    assert.match(no.output, /Apply 3 mitigations to \S+\? \[y\/N\]/);
+    assert.match(no.output, /nothing was changed/);
+    assert.deepEqual(changedFiles(original, snapshot(dir)), []);
+    const yes = onTerminal(['apply', '--needed', '--target', `image:${dir}`], 'y');
+    assert.equal(yes.code, 0, yes.output);
+    assert.match(yes.output, /proxynotshell-autodiscover +applied/);
+    assert.notDeepEqual(changedFiles(original, snapshot(dir)), []);
   });
 });
