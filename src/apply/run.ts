@@ -484,7 +484,12 @@ async function repairSteps(input: RunInput, state: ExmitState, server: ServerSta
     for (const record of stepsToRepair(run)) {
       const step = record.step;
       if (step.kind !== 'file') {
-        conflicts.push(`${name}: step ${record.index} (${step.kind}) needs a check by hand`);
+        const live = liveRepairStep(record.step, record.prior, server);
+        if (live.kind === 'conflict') conflicts.push(`${name}: step ${record.index}: ${live.detail}`);
+        else if (live.kind === 'step') {
+          steps.push(live.step);
+          plan.push(`repair ${live.detail} from interrupted run ${run.runId}`);
+        }
         continue;
       }
       const path = String(step['path']);
@@ -510,8 +515,62 @@ async function repairSteps(input: RunInput, state: ExmitState, server: ServerSta
       }
     }
   }
-  void server;
   return { steps, plan, conflicts };
+}
+
+type LiveRepair = { kind: 'none' } | { kind: 'step'; step: LiveStep; detail: string } | { kind: 'conflict'; detail: string };
+
+/**
+ * What an interrupted live step needs, from the state the journal recorded before it and the server
+ * as read now: equal to the prior state, nothing; equal to what the step set, set the prior state
+ * back; anything else is a conflict, reported and not overwritten.
+ */
+export function liveRepairStep(step: Record<string, unknown>, prior: Record<string, unknown> | null, server: { reading: ServerReading; iis: IisReading | null }): LiveRepair {
+  const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+  const name = str(step['name']);
+  if (prior === null) return { kind: 'none' };
+  if (step['kind'] === 'service') {
+    const now = server.reading.facts.services?.find((f) => f.name.toLowerCase() === name.toLowerCase());
+    const to = step['to'] as { status?: unknown; startType?: unknown } | undefined;
+    if (now === undefined) return { kind: 'conflict', detail: `service ${name} cannot be read now` };
+    if (now.status === str(prior['status']) && now.startType === str(prior['startType'])) return { kind: 'none' };
+    if (to !== undefined && now.status === str(to.status) && now.startType === str(to.startType)) {
+      return { kind: 'step', step: { kind: 'service', name, expect: { status: now.status, startType: now.startType }, to: { status: str(prior['status']), startType: str(prior['startType']) } }, detail: `service ${name}` };
+    }
+    return { kind: 'conflict', detail: `service ${name} is ${now.status}, ${now.startType}: neither what it was nor what the run set; left as it is` };
+  }
+  if (step['kind'] === 'appPool') {
+    const now = server.reading.facts.appPools?.find((f) => f.name.toLowerCase() === name.toLowerCase());
+    const to = step['to'] as { state?: unknown; autoStart?: unknown } | undefined;
+    if (now === undefined) return { kind: 'conflict', detail: `app pool ${name} cannot be read now` };
+    if (now.state === str(prior['state']) && now.autoStart === prior['autoStart']) return { kind: 'none' };
+    if (to !== undefined && now.state === str(to.state) && now.autoStart === to.autoStart) {
+      return { kind: 'step', step: { kind: 'appPool', name, expect: { state: now.state, autoStart: now.autoStart }, to: { state: str(prior['state']), autoStart: prior['autoStart'] === true } }, detail: `app pool ${name}` };
+    }
+    return { kind: 'conflict', detail: `app pool ${name} is ${now.state}, autoStart ${String(now.autoStart)}: neither what it was nor what the run set; left as it is` };
+  }
+  if (step['kind'] === 'iisElement' && server.iis !== null) {
+    const key = (step['key'] as { name?: unknown } | undefined)?.name;
+    const element = step['element'] as { name?: unknown } | undefined;
+    const location = step['location'] === null ? null : str(step['location']);
+    if (typeof key !== 'string' || location === null) return { kind: 'conflict', detail: `an IIS element step without a name or location` };
+    const present = ruleNamesIn(parseApphost(server.iis.apphost.text, server.iis.apphost.file)).has(key.toLowerCase());
+    const wasPresent = prior['present'] === true;
+    if (present === wasPresent) return { kind: 'none' };
+    if (step['op'] === 'add' && present) {
+      return { kind: 'step', step: { kind: 'iisElement', op: 'remove', location, section: str(step['section']), collection: step['collection'] === null ? null : str(step['collection']), element: { name: str(element?.name), attributes: { name: key }, children: [] }, key: { name: key } }, detail: `"${key}" at ${location}` };
+    }
+    return { kind: 'conflict', detail: `"${key}" at ${location} was removed by the interrupted run; put it back by hand from the journal's prior state` };
+  }
+  if (step['kind'] === 'globalModule' && server.iis !== null) {
+    const present = readGlobalModules(server.iis.apphost).some((g) => g.name.toLowerCase() === name.toLowerCase());
+    if (present === (prior['present'] === true)) return { kind: 'none' };
+    if (step['op'] === 'remove' && !present && typeof prior['image'] === 'string') {
+      return { kind: 'step', step: { kind: 'globalModule', op: 'add', name, image: prior['image'] }, detail: `global module ${name}` };
+    }
+    return { kind: 'conflict', detail: `global module ${name} is ${present ? 'registered' : 'missing'}; check it by hand` };
+  }
+  return { kind: 'conflict', detail: `a ${String(step['kind'])} step needs a check by hand` };
 }
 
 /** One applied mitigation as `status` reports it. */

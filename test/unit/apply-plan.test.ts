@@ -13,6 +13,7 @@ import { parseJournal, stepsToRepair, unfinishedRuns } from '../../src/apply/jou
 import { detectServer } from '../../src/exchange/detect.ts';
 import type { ServerFacts } from '../../src/facts.ts';
 import { ExmitError } from '../../src/errors.ts';
+import { liveRepairStep } from '../../src/apply/run.ts';
 
 const catalog = loadBundledCatalog();
 
@@ -134,5 +135,30 @@ describe('ledger and journal files are untrusted', () => {
     const ended = parseJournal([...lines.slice(0, 4), '{"t":"undone","step":1}', '{"t":"undone","step":0}', '{"t":"end","outcome":"undone"}'].join('\n'), 'j');
     assert.equal(ended.outcome, 'undone');
     assert.deepEqual(stepsToRepair(ended), []);
+  });
+});
+
+describe('repairing an interrupted live run', () => {
+  const reading = (status: string, startType: string, pool: { state: string; autoStart: boolean }) => ({
+    reading: { facts: { ...facts2016(), services: [{ name: 'MSExchangeHM', displayName: 'HM', status, startType }], appPools: [{ name: 'MSExchangeECPAppPool', startMode: 'OnDemand', ...pool }] }, server: detectServer(facts2016()) },
+    iis: null,
+  });
+  const serviceStep = { kind: 'service', name: 'MSExchangeHM', expect: { status: 'Running', startType: 'Automatic' }, to: { status: 'Stopped', startType: 'Disabled' } };
+  const prior = { status: 'Running', startType: 'Automatic', delayedStart: false };
+  const started = { state: 'Started', autoStart: true };
+
+  it('a service as it was needs nothing; as the run set it is set back; anything else is a conflict', () => {
+    assert.deepEqual(liveRepairStep(serviceStep, prior, reading('Running', 'Automatic', started)), { kind: 'none' });
+    const back = liveRepairStep(serviceStep, prior, reading('Stopped', 'Disabled', started));
+    assert.equal(back.kind, 'step');
+    assert.deepEqual(back.kind === 'step' ? back.step : null, { kind: 'service', name: 'MSExchangeHM', expect: { status: 'Stopped', startType: 'Disabled' }, to: { status: 'Running', startType: 'Automatic' } });
+    const other = liveRepairStep(serviceStep, prior, reading('Stopped', 'Manual', started));
+    assert.equal(other.kind, 'conflict');
+  });
+
+  it('an app pool the run stopped is started again with autoStart back', () => {
+    const poolStep = { kind: 'appPool', name: 'MSExchangeECPAppPool', expect: started, to: { state: 'Stopped', autoStart: false } };
+    const back = liveRepairStep(poolStep, started, reading('Running', 'Automatic', { state: 'Stopped', autoStart: false }));
+    assert.deepEqual(back.kind === 'step' ? back.step : null, { kind: 'appPool', name: 'MSExchangeECPAppPool', expect: { state: 'Stopped', autoStart: false }, to: started });
   });
 });
