@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { effectiveRewrite } from '../../src/iis/merge.ts';
 import { evaluateInbound, evaluateOutbound } from '../../src/iis/rewrite-eval.ts';
-import { configSourceRefs, resolveConfigSource } from '../../src/iis/config-source.ts';
+import { configSourceRefs, parseSectionFile, resolveConfigSource } from '../../src/iis/config-source.ts';
 import { parseConfigXml } from '../../src/iis/config-xml.ts';
 import { applyToApphost, ruleNamesIn } from '../../src/apply/apphost-edit.ts';
-import { parseSectionFile } from '../../src/iis/config-source.ts';
+import type { Change } from '../../src/apply/changes.ts';
 import { PATHS, RULES, appendToWebConfig, e19, inApphostLocation, probe, responseProbe, type Scenario } from '../fixtures/iis/scenario.ts';
 
 const ATTACK = '/autodiscover/autodiscover.json?@evil.com/PowerShell/?X-Rps-CAT=x';
@@ -158,13 +158,13 @@ test('what IIS refuses is a problem naming both files, and no rule is read from 
 
 test('apply refuses to write into a section kept in another file, and counts the names in it', () => {
   const s = inApphostLocation(e19(), 'Default Web Site', '<rewrite><rules configSource="dws-rules.config" /></rewrite>');
-  const change = {
+  const change: Change = {
     kind: 'inbound-rule',
     key: 'inbound-rule:Default Web Site:exmit x',
     location: 'Default Web Site',
     name: 'exmit x',
     action: { kind: 'inbound-rule', location: 'Default Web Site', name: 'exmit x', matchUrl: '.*', logicalGrouping: 'MatchAll', conditions: [], action: { type: 'AbortRequest' }, stopProcessing: true },
-  } as const;
+  };
   assert.throws(
     () => applyToApphost(s.apphost, 'applicationHost.config', change),
     (error: Error) => {
