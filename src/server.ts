@@ -5,6 +5,7 @@ import type { ConfigFileFact, ServerFacts } from './facts.ts';
 import type { Catalog } from './catalog/types.ts';
 import { parseConfigXml, type ConfigDocument } from './iis/config-xml.ts';
 import { APPLICATION_HOST_PATH, configKey, configPathsFor } from './iis/sites.ts';
+import { configSourceRefs } from './iis/config-source.ts';
 import { ExitCode, ExmitError, inputError } from './errors.ts';
 import { detectServer, EEMS_SERVICE, type DetectResult } from './exchange/detect.ts';
 
@@ -57,6 +58,8 @@ export interface IisReading {
   webConfigs: Map<string, string | null>;
   /** Each web.config as read (bytes, SHA-256, format), by configKey: what apply writes back from. */
   webConfigFiles: Map<string, ConfigFileFact>;
+  /** Each file a configSource attribute names (in applicationHost.config or a web.config read), its text by configKey; null when absent. */
+  configSources?: Map<string, string | null>;
   env: Record<string, string>;
 }
 
@@ -100,5 +103,29 @@ export async function readIis(engine: Engine, target: EngineTarget, reading: Ser
       webConfigFiles.set(configKey(f.path), f);
     }
   }
-  return { apphost, webConfigs, webConfigFiles, env };
+  const configSources = await readConfigSources(engine, target, [apphost, ...[...webConfigFiles.values()].flatMap((f) => (f.text === null ? [] : [parsedOrNull(f.text, f.path)]))]);
+  return { apphost, webConfigs, webConfigFiles, configSources, env };
+}
+
+/** Reads, in one request, every file the configSource attributes of `docs` name (paths IIS would refuse are not read: the merge reports them). */
+async function readConfigSources(engine: Engine, target: EngineTarget, docs: (ConfigDocument | null)[]): Promise<Map<string, string | null>> {
+  const paths = new Map<string, string>();
+  for (const doc of docs) {
+    if (doc === null) continue;
+    for (const ref of configSourceRefs(doc)) if ('path' in ref.resolved) paths.set(configKey(ref.resolved.path), ref.resolved.path);
+  }
+  const sources = new Map<string, string | null>();
+  if (paths.size === 0) return sources;
+  const answer = await engine.call('readFiles', { target, paths: [...paths.values()] });
+  for (const f of answer.files) sources.set(configKey(f.path), f.text);
+  return sources;
+}
+
+// A web.config that is not well-formed is reported by the merge, which names its line.
+function parsedOrNull(text: string, file: string): ConfigDocument | null {
+  try {
+    return parseConfigXml(text, file);
+  } catch {
+    return null;
+  }
 }

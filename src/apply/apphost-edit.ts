@@ -4,6 +4,8 @@
  * removal takes out exactly exmit's own elements by name. Every other byte of the file stays.
  */
 import { inputError } from '../errors.ts';
+import { resolveConfigSource } from '../iis/config-source.ts';
+import { APPLICATION_HOST_PATH } from '../iis/sites.ts';
 import { parseXml, escapeAttribute, type XmlDocument, type XmlElement } from '../xml/document.ts';
 import { childIndent, insertChild, removeElement, type Position } from '../xml/splice.ts';
 import { inboundRuleElement, outboundElements, type IisElement } from './live-steps.ts';
@@ -45,6 +47,7 @@ function insertBelow(text: string, from: XmlElement, names: readonly string[], f
     const next = current.children.find((c) => c.name === names[i]);
     if (next === undefined) break;
     current = next;
+    refuseKeptElsewhere(from, names.slice(0, i + 1), current);
   }
   if (i === names.length) return insertChild(text, current, fragment, position(current)).text;
   created.push(names.slice(0, i + 1));
@@ -54,6 +57,18 @@ function insertBelow(text: string, from: XmlElement, names: readonly string[], f
   const close = [...missing].reverse().map((n, d) => `${'  '.repeat(missing.length - 1 - d)}</${n}>`);
   const nested = [...open, ...lines.map((l) => '  '.repeat(missing.length) + l), ...close].join('\n');
   return insertChild(text, current, nested, 'last').text;
+}
+
+/** A section kept in another file (configSource) is refused before anything changes: exmit edits applicationHost.config only. */
+function refuseKeptElsewhere(location: XmlElement, names: readonly string[], section: XmlElement): void {
+  const source = section.attributes['configSource'];
+  if (source === undefined) return;
+  const resolved = resolveConfigSource(APPLICATION_HOST_PATH, source);
+  const file = 'path' in resolved ? resolved.path : source;
+  throw inputError(
+    `${names.join('/')} of <location path="${location.attributes['path'] ?? ''}"> (applicationHost.config line ${section.line}) is kept in another file, ${file} (configSource="${source}"), and exmit does not edit such files: nothing was changed`,
+    `Add the rule to ${source} by hand (exmit catalog show shows it), or move that section back into applicationHost.config and run exmit apply again.`,
+  );
 }
 
 // Rules go first among the rules (an earlier rule with stopProcessing could shadow them), after a <clear/> (which would take them
@@ -219,15 +234,15 @@ export function removeEmptyCreated(text: string, file: string, created: readonly
   return { text, remaining };
 }
 
-/** Lower-case names of every rule and precondition anywhere in a configuration file (a new rule's name must exist nowhere on its path). */
-export function ruleNamesIn(doc: XmlDocument): Set<string> {
+/** Lower-case names of every rule and precondition anywhere in a configuration file (a new rule's name must exist nowhere on its path); `inRewrite` for a configSource file whose root is a rewrite section. */
+export function ruleNamesIn(doc: XmlDocument, inRewrite = false): Set<string> {
   const names = new Set<string>();
   const walk = (el: XmlElement, inRewrite: boolean): void => {
     const rewrite = inRewrite || el.name === 'rewrite';
     if (rewrite && (el.name === 'rule' || el.name === 'preCondition' || (el.name === 'remove' && el.parent?.name !== 'globalModules')) && el.attributes['name'] !== undefined) names.add(el.attributes['name'].toLowerCase());
     for (const c of el.children) walk(c, rewrite);
   };
-  walk(doc.root, false);
+  walk(doc.root, inRewrite);
   return names;
 }
 

@@ -16,6 +16,7 @@ import { auditServer } from '../audit/plan.ts';
 import { createIisJudge } from '../audit/iis-judge.ts';
 import { probePaths } from '../audit/report.ts';
 import { parseConfigXml } from '../iis/config-xml.ts';
+import { parseSectionFile, REWRITE_SECTIONS } from '../iis/config-source.ts';
 import { configKey, readGlobalModules, readSites } from '../iis/sites.ts';
 import { decodeText, sha256Of } from '../text/encoding.ts';
 import { selectForApply, resolveIds, type Selected } from './select.ts';
@@ -168,6 +169,16 @@ function existingNames(iis: IisReading | null): Set<string> {
       for (const n of ruleNamesIn(parseApphost(text, key))) names.add(n);
     } catch {
       // An unreadable web.config was already reported by the audit; it adds no names.
+    }
+  }
+  // Rules in sections kept in another file (configSource) exist too.
+  for (const [key, text] of iis.configSources ?? []) {
+    if (text === null) continue;
+    try {
+      const doc = parseSectionFile(text, key);
+      for (const n of ruleNamesIn(doc, REWRITE_SECTIONS.has(doc.root.name))) names.add(n);
+    } catch {
+      // A configSource file that is not well-formed was already reported by the audit; it adds no names.
     }
   }
   return names;

@@ -34,6 +34,8 @@ export interface InboundVerdict {
   by: RuleOrigin | null;
   /** Rules on the probe's path that could not be evaluated. */
   unevaluated?: UnevaluatedOrigin[];
+  /** Configuration errors on the probe's path (IIS answers HTTP 500.19 there), each naming its file and line. */
+  problems?: string[];
 }
 
 /** What IIS would do to one probe's response. */
@@ -43,6 +45,8 @@ export interface OutboundVerdict {
   applied: RuleOrigin[];
   /** Rules on the probe's path that could not be evaluated. */
   unevaluated?: UnevaluatedOrigin[];
+  /** Configuration errors on the probe's path (IIS answers HTTP 500.19 there), each naming its file and line. */
+  problems?: string[];
 }
 
 /** The IIS side of the audit: answers questions about the merged configuration. */
@@ -53,6 +57,8 @@ export interface IisJudge {
   outboundRulesAt(site: string, urlPath: string): { name: string; serverVariable: string; origin: RuleOrigin }[];
   /** IIS global modules by name. */
   globalModules(): { name: string; image: string }[];
+  /** Why system.webServer/globalModules cannot be read (a configSource IIS refuses), or null. */
+  globalModulesProblem?(): string | null;
 }
 
 /** What the planner knows about the server. */
@@ -170,6 +176,8 @@ interface RuleEvidence {
   ordinaryBlocked: string[];
   missing: string | null;
   unevaluated: UnevaluatedOrigin[];
+  /** Configuration errors on the probes' paths. */
+  problems: string[];
 }
 
 interface Evidence {
@@ -206,6 +214,8 @@ function judgeAction(action: Exclude<Action, { kind: 'inbound-rule' | 'outbound-
     }
     case 'remove-global-module': {
       if (input.iis === null) return { action, state: 'unknown', detail: `global module ${action.name}: ${input.iisMissing ?? 'no IIS configuration'}` };
+      const problem = input.iis.globalModulesProblem?.() ?? null;
+      if (problem !== null) return { action, state: 'unknown', detail: `global module ${action.name}: configuration error: ${problem}` };
       const present = input.iis.globalModules().some((g) => g.name.toLowerCase() === action.name.toLowerCase());
       return { action, state: present ? 'absent' : 'in-effect', detail: present ? `IIS global module ${action.name} is loaded` : `IIS global module ${action.name} is not loaded` };
     }
@@ -214,7 +224,7 @@ function judgeAction(action: Exclude<Action, { kind: 'inbound-rule' | 'outbound-
 
 function judgeRules(m: Mitigation, input: AuditInput): RuleEvidence {
   const hasRuleActions = m.actions.some((a) => a.kind === 'inbound-rule' || a.kind === 'outbound-rule');
-  const evidence: RuleEvidence = { judged: hasRuleActions, attackTotal: 0, attackStopped: 0, bypassTotal: 0, bypassStopped: 0, stoppedBy: [], bypassesThrough: [], ordinaryBlocked: [], missing: null, unevaluated: [] };
+  const evidence: RuleEvidence = { judged: hasRuleActions, attackTotal: 0, attackStopped: 0, bypassTotal: 0, bypassStopped: 0, stoppedBy: [], bypassesThrough: [], ordinaryBlocked: [], missing: null, unevaluated: [], problems: [] };
   if (!hasRuleActions) return evidence;
   if (input.iis === null) {
     evidence.missing = input.iisMissing ?? 'no IIS configuration to judge';
@@ -242,6 +252,7 @@ function probeStopped(probe: Probe, iis: IisJudge, outbound: Extract<Action, { k
   if (probe.response === null) {
     const verdict = iis.inbound(probe);
     addUnevaluated(evidence, verdict.unevaluated);
+    addProblems(evidence, verdict.problems);
     if (verdict.blocked && verdict.by !== null && probe.kind === 'attack') addOrigin(evidence, verdict.by);
     return verdict.blocked;
   }
@@ -249,6 +260,7 @@ function probeStopped(probe: Probe, iis: IisJudge, outbound: Extract<Action, { k
   if (expect === null) return false;
   const verdict = iis.outbound(probe);
   addUnevaluated(evidence, verdict.unevaluated);
+  addProblems(evidence, verdict.problems);
   const value = Object.entries(verdict.headers).find(([k]) => k.toLowerCase() === expect.name.toLowerCase())?.[1] ?? '';
   if (value.includes(expect.contains)) {
     if (probe.kind === 'attack') for (const o of verdict.applied) addOrigin(evidence, o);
@@ -272,6 +284,10 @@ function addUnevaluated(evidence: RuleEvidence, found: UnevaluatedOrigin[] | und
   for (const u of found ?? []) {
     if (!evidence.unevaluated.some((e) => e.origin.name === u.origin.name && e.origin.file === u.origin.file && e.reason === u.reason)) evidence.unevaluated.push(u);
   }
+}
+
+function addProblems(evidence: RuleEvidence, found: string[] | undefined): void {
+  for (const p of found ?? []) if (!evidence.problems.includes(p)) evidence.problems.push(p);
 }
 
 function addOrigin(evidence: RuleEvidence, origin: RuleOrigin): void {
@@ -331,6 +347,10 @@ function judgeEvidence(
     if (r.ordinaryBlocked.length > 0) notes.push(`side effect: also blocks ${r.ordinaryBlocked.join('; ')}`);
   }
   for (const a of relevant) if (a.state !== 'in-effect') notes.push(a.detail);
+  if (hasRules && r.problems.length > 0) {
+    // IIS refuses the configuration on this path (HTTP 500.19) until it is fixed: what it would do then is unknown.
+    return entry('needed', `${vulnerableReason}; configuration error IIS refuses on this path (HTTP 500.19 until fixed): ${r.problems.join('; ')}: the mitigation is not counted as in effect; ${notes.join('; ')}`, extra);
+  }
   if (hasRules && r.unevaluated.length > 0) {
     // A rule that could not be evaluated might block, pass or shadow the probes: judged as not in effect.
     const which = r.unevaluated.map((u) => `rule ${describeOrigins([u.origin])} was not evaluated (${u.reason})`).join('; ');

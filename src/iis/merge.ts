@@ -1,5 +1,6 @@
 /** The effective URL Rewrite configuration for a site and URL path, merged as IIS merges applicationHost.config and the web.config files down the path. */
 import { childrenNamed, parseConfigXml, type ConfigDocument, type XmlElement } from './config-xml.ts';
+import { SectionReader, type ConfigSources } from './config-source.ts';
 import {
   APPLICATION_HOST_PATH,
   configKey,
@@ -138,6 +139,8 @@ export interface EffectiveRewriteInput {
   /** URL path as sent; a query string is ignored. */
   urlPath: string;
   env?: Record<string, string>;
+  /** Texts of the files named by configSource attributes, by lower-case Windows path (null: no such file). */
+  configSources?: ConfigSources;
 }
 
 interface Contribution {
@@ -183,6 +186,7 @@ export function effectiveRewrite(input: EffectiveRewriteInput): EffectiveRewrite
   });
 
   const contributions = collectContributions(apphost, site.name, levels, webDocs);
+  const sections = new SectionReader(input.configSources ?? new Map());
 
   const inbound: InboundRule[] = [];
   const globalRules: InboundRule[] = [];
@@ -203,36 +207,58 @@ export function effectiveRewrite(input: EffectiveRewriteInput): EffectiveRewrite
       continue;
     }
     const base = c.level === null ? '/' : baseFor(levels, c.levelIndex);
+    // A section kept in another file (configSource) is read from that file; its rules' origins name it.
+    const sectionOf = (el: XmlElement): { section: XmlElement; origin: Origin } | null => {
+      const found = sections.read(el, c.origin.file);
+      if ('problem' in found) {
+        problems.push({ message: found.problem, origin: { ...c.origin, line: el.line } });
+        return null;
+      }
+      return { section: found.element, origin: { ...c.origin, file: found.file, line: found.element.line } };
+    };
     for (const child of c.section.children) {
       if (child.name === 'modules') {
-        const removed = mergeModules(modules, child, c.origin);
+        const read = sectionOf(child);
+        if (read === null) continue;
+        const removed = mergeModules(modules, read.section, read.origin);
         if (removed !== null) moduleRemoval = removed;
       } else if (child.name === 'rewrite') {
-        for (const part of child.children) {
-          const at = { ...c.origin, line: part.line };
+        for (const element of child.children) {
+          if (element.name !== 'rules' && element.name !== 'globalRules' && element.name !== 'outboundRules' && element.name !== 'rewriteMaps') continue;
+          const read = sectionOf(element);
+          if (read === null) continue;
+          const { section: part, origin } = read;
+          const at = { ...origin, line: part.line };
           if (part.name === 'rules') {
-            mergeCollection(inbound, part, 'rule', (el) => readInbound(el, c.origin, base, false, problems), problems, at);
+            mergeCollection(inbound, part, 'rule', (el) => readInbound(el, origin, base, false, problems), problems, at);
           } else if (part.name === 'globalRules') {
             if (c.fromApphost && c.level === null) {
-              mergeCollection(globalRules, part, 'rule', (el) => readInbound(el, c.origin, '/', true, problems), problems, at);
+              mergeCollection(globalRules, part, 'rule', (el) => readInbound(el, origin, '/', true, problems), problems, at);
             } else {
               problems.push({ message: 'globalRules may only be set at the server level of applicationHost.config', origin: at });
             }
           } else if (part.name === 'outboundRules') {
             for (const pcs of childrenNamed(part, 'preConditions')) {
-              mergeCollection(preConditions, pcs, 'preCondition', (el) => readPreCondition(el, c.origin, problems), problems, {
-                ...c.origin,
+              mergeCollection(preConditions, pcs, 'preCondition', (el) => readPreCondition(el, origin, problems), problems, {
+                ...origin,
                 line: pcs.line,
               });
             }
-            mergeCollection(outbound, part, 'rule', (el) => readOutbound(el, c.origin, base, problems), problems, at);
+            mergeCollection(outbound, part, 'rule', (el) => readOutbound(el, origin, base, problems), problems, at);
           }
         }
       }
     }
   }
 
-  const registered = readGlobalModules(apphost).some((m) => m.name.toLowerCase() === 'rewritemodule');
+  const registered = readGlobalModules(apphost, (el) => {
+    const found = sections.read(el, apphost.file);
+    if ('problem' in found) {
+      problems.push({ message: found.problem, origin: { file: apphost.file, location: null, line: el.line } });
+      return null;
+    }
+    return found.element;
+  }).some((m) => m.name.toLowerCase() === 'rewritemodule');
   const enabled = modules.some((m) => m.name.toLowerCase() === 'rewritemodule');
   let rewriteModuleNote: string | null = null;
   if (!registered) rewriteModuleNote = `RewriteModule is not registered in system.webServer/globalModules of ${apphost.file}`;

@@ -1,6 +1,6 @@
 /** Sites, applications, virtual directories and global modules of applicationHost.config, and which web.config files apply to a URL. */
 import { inputError } from '../errors.ts';
-import { descend, parseConfigXml, type ConfigDocument } from './config-xml.ts';
+import { descend, parseConfigXml, type ConfigDocument, type XmlElement } from './config-xml.ts';
 
 /** A virtual directory: its path inside the application and its physicalPath as written (environment variables not expanded). */
 export interface VirtualDirectory {
@@ -66,10 +66,15 @@ export function findSite(apphost: ConfigDocument, name: string): Site {
   return site;
 }
 
-/** The native modules of system.webServer/globalModules at the root of applicationHost.config, after its add/remove/clear entries. */
-export function readGlobalModules(apphost: ConfigDocument): GlobalModule[] {
+/**
+ * The native modules of system.webServer/globalModules at the root of applicationHost.config, after its add/remove/clear entries;
+ * `source` reads a section kept in another file (configSource; null: it cannot be read).
+ */
+export function readGlobalModules(apphost: ConfigDocument, source: (section: XmlElement) => XmlElement | null = (s) => s): GlobalModule[] {
   const modules: GlobalModule[] = [];
-  for (const section of descend(apphost.root, 'system.webServer', 'globalModules')) {
+  for (const element of descend(apphost.root, 'system.webServer', 'globalModules')) {
+    const section = source(element);
+    if (section === null) continue;
     for (const entry of section.children) {
       const name = entry.attributes.name ?? '';
       if (entry.name === 'clear') modules.length = 0;
