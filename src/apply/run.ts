@@ -153,7 +153,8 @@ function interruptedOf(state: ExmitState): { name: string; run: JournalRun }[] {
 
 function requireRewriteModule(changes: readonly HeldChange[], iis: IisReading | null): void {
   if (iis === null || !changes.some((c) => c.change.kind === 'inbound-rule' || c.change.kind === 'outbound-rule')) return;
-  const loaded = readGlobalModules(iis.apphost).some((g) => g.name.toLowerCase() === 'rewritemodule');
+  // Through the judge, which reads globalModules kept in another file (configSource) as IIS does.
+  const loaded = createIisJudge(iis).globalModules().some((g) => g.name.toLowerCase() === 'rewritemodule');
   if (!loaded) {
     throw inputError('the IIS URL Rewrite module (RewriteModule) is not installed on this server, so its rules cannot take effect; nothing was changed', 'Install IIS URL Rewrite 2.1 (https://www.iis.net/downloads/microsoft/url-rewrite), then run exmit apply again.');
   }
