@@ -50,13 +50,13 @@ function Find-ExmitWebConfigFiles {
     not followed (Get-ChildItem -Recurse follows them on Windows PowerShell 5.1), each folder is visited
     once across the walks sharing State, and the walk stops at Limit files or State's deadline.
     .DESCRIPTION Unreadable folders and links are recorded in State.Skipped; a progress event is sent
-    every 200 folders.
+    every 200 folders. Returns the paths one by one (nothing when there are none).
     #>
     param([string]$Directory, [int]$Limit = $script:ExmitLimits.WebConfigs, [hashtable]$State)
     if ($null -eq $State) { $State = New-ExmitWalkState }
     $found = New-Object System.Collections.Generic.List[string]
     $start = New-Object System.IO.DirectoryInfo $Directory
-    if (-not $start.Exists) { return , @() }
+    if (-not $start.Exists) { return }
     # The folder IIS names is followed even if it is a link (IIS reads it so); only what lies below is walked by hand.
     $stack = New-Object System.Collections.Generic.Stack[System.IO.DirectoryInfo]
     $stack.Push($start)
@@ -92,7 +92,7 @@ function Find-ExmitWebConfigFiles {
             } elseif ([string]::Equals($entry.Name, 'web.config', [System.StringComparison]::OrdinalIgnoreCase)) {
                 if ($found.Count -ge $Limit) {
                     Add-ExmitSkipped -State $State -Path $entry.FullName -Reason ('more than {0} web.config files: not copied' -f $Limit)
-                    return , $found.ToArray()
+                    return $found.ToArray()
                 }
                 $found.Add($entry.FullName)
             }
@@ -100,7 +100,7 @@ function Find-ExmitWebConfigFiles {
         # Pushed in reverse so that folders are walked in name order.
         for ($index = $subfolders.Count - 1; $index -ge 0; $index--) { $stack.Push($subfolders[$index]) }
     }
-    return , $found.ToArray()
+    return $found.ToArray()
 }
 
 function Get-ExmitConfigSources {
