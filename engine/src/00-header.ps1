@@ -17,18 +17,27 @@
 [CmdletBinding()]
 param([switch]$NoRun)
 
+# First statement, in the few constructs constrained language mode allows (no .NET calls, no New-Object):
+# application control (WDAC, AppLocker) runs unapproved scripts in ConstrainedLanguage, where the engine
+# cannot work. Say so in plain words on stderr (src/powershell/door.ts maps "ConstrainedLanguage") and stop.
+if ($ExecutionContext.SessionState.LanguageMode -ne 'FullLanguage') {
+    Write-Error -Message ('exmit-engine: PowerShell runs this script in {0} mode (not FullLanguage), so the engine cannot run: application control (WDAC or AppLocker) sets this for scripts it does not approve' -f $ExecutionContext.SessionState.LanguageMode) -Category SecurityError -ErrorAction Continue
+    exit 1
+}
+
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
 # Limits for untrusted input (images can come from compromised servers).
 $script:ExmitLimits = @{
-    CliXmlBytes   = 64MB   # a CliXml export larger than this is refused by name
-    CliXmlChars   = 64MB   # XmlReaderSettings.MaxCharactersInDocument
-    CliXmlNesting = 64     # nested Obj elements
-    FileBytes     = 32MB   # readFiles and applicationHost.config
-    PathSegments  = 64
-    WebConfigs    = 2000   # collect: web.config files copied at most
+    CliXmlBytes        = 64MB   # a CliXml export larger than this is refused by name
+    CliXmlChars        = 64MB   # XmlReaderSettings.MaxCharactersInDocument
+    CliXmlNesting      = 64     # nested Obj elements
+    FileBytes          = 32MB   # readFiles and applicationHost.config
+    PathSegments       = 64
+    WebConfigs         = 2000   # collect: web.config files copied at most
+    CollectWalkSeconds = 1200   # collect: time spent walking folders (the TypeScript side allows collect 30 minutes)
 }
 
 $script:ExmitPsNamespace = 'http://schemas.microsoft.com/powershell/2004/04'

@@ -318,7 +318,7 @@ function Get-ExmitStepPrior {
             $bytes = $null
             $sha = $null
             if ([System.IO.File]::Exists($Step.FullPath)) {
-                $bytes = [System.IO.File]::ReadAllBytes($Step.FullPath)
+                $bytes = Read-ExmitFileBytes -Path $Step.FullPath -MaxBytes $script:ExmitLimits.FileBytes -DisplayName $Step.Path -Kind environment
                 $sha = Get-ExmitSha256Hex $bytes
             } elseif ([System.IO.Directory]::Exists($Step.FullPath)) {
                 throw (New-ExmitApplyError -Kind conflict -File $Step.Path -Message ('{0} is a folder, the plan expected a file' -f $Step.Path))

@@ -176,13 +176,10 @@ function Get-ExmitCliXmlText {
     <# .SYNOPSIS A CliXml export's text (UTF-16LE/BE or UTF-8, with or without BOM); image errors naming FileName for a missing, oversize or undecodable file. #>
     param([string]$Path, [string]$FileName, [long]$MaxBytes)
     $info = New-Object System.IO.FileInfo $Path
-    if (-not $info.Exists) {
+    $bytes = Read-ExmitFileBytes -Path $info.FullName -MaxBytes $MaxBytes -DisplayName $FileName -Kind image
+    if ($null -eq $bytes) {
         throw (New-ExmitError -Kind image -File $FileName -Message ('{0}: not found' -f $FileName))
     }
-    if ($info.Length -gt $MaxBytes) {
-        throw (New-ExmitError -Kind image -File $FileName -Message ('{0}: larger than the limit of {1} bytes ({2} bytes)' -f $FileName, $MaxBytes, $info.Length))
-    }
-    $bytes = [System.IO.File]::ReadAllBytes($info.FullName)
     try {
         return (ConvertFrom-ExmitTextBytes -Bytes $bytes -Strict)
     } catch {

@@ -56,11 +56,12 @@ function ConvertTo-ExmitString {
     <# .SYNOPSIS A scalar as a string: CliXml objects by their typed value, else their text. #>
     param($Value)
     if ($null -eq $Value) { return $null }
-    if ($Value -is [System.Management.Automation.PSObject]) { $Value = $Value.PSObject.BaseObject }
+    # A CliXml object is itself a PSObject: test for it before unwrapping (its base object is a bare PSCustomObject).
     if (Test-ExmitCliObject $Value) {
         if ($null -ne $Value.Value) { return [string]$Value.Value }
         return $Value.Text
     }
+    if ($Value -is [System.Management.Automation.PSObject]) { $Value = $Value.PSObject.BaseObject }
     if ($Value -is [string]) { return $Value }
     return [string]$Value
 }
@@ -80,4 +81,42 @@ function ConvertTo-ExmitFileData {
     }
     $hex = [System.BitConverter]::ToString($hash).Replace('-', '').ToLowerInvariant()
     return @{ data = [System.Convert]::ToBase64String($Bytes); sha256 = $hex }
+}
+
+function Read-ExmitFileBytes {
+    <#
+    .SYNOPSIS A file's bytes, opened with FileShare ReadWrite and Delete so that a file another program
+    holds open for writing (appcmd, IIS Manager, EEMS) is still readable; $null when there is no file.
+    .DESCRIPTION The only place the engine reads a file's content. A file over MaxBytes (or one that
+    grows past it while being read) is refused with an error of Kind naming DisplayName.
+    #>
+    param([string]$Path, [long]$MaxBytes, [string]$DisplayName = $Path, [string]$Kind = 'image')
+    $info = New-Object System.IO.FileInfo $Path
+    if (-not $info.Exists) { return $null }
+    $tooLarge = '{0}: larger than the limit of {1} bytes ({2} bytes)'
+    if ($info.Length -gt $MaxBytes) {
+        throw (New-ExmitError -Kind $Kind -File $DisplayName -Message ($tooLarge -f $DisplayName, $MaxBytes, $info.Length))
+    }
+    $share = [System.IO.FileShare]::ReadWrite -bor [System.IO.FileShare]::Delete
+    $stream = [System.IO.FileStream]::new($info.FullName, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, $share)
+    try {
+        $length = $stream.Length
+        if ($length -gt $MaxBytes) {
+            throw (New-ExmitError -Kind $Kind -File $DisplayName -Message ($tooLarge -f $DisplayName, $MaxBytes, $length))
+        }
+        # A writer may change the length while we read: read to the end, never past MaxBytes.
+        $buffer = New-Object System.IO.MemoryStream
+        $chunk = New-Object byte[] 65536
+        while ($true) {
+            $count = $stream.Read($chunk, 0, $chunk.Length)
+            if ($count -le 0) { break }
+            if ($buffer.Length + $count -gt $MaxBytes) {
+                throw (New-ExmitError -Kind $Kind -File $DisplayName -Message ($tooLarge -f $DisplayName, $MaxBytes, ($buffer.Length + $count)))
+            }
+            $buffer.Write($chunk, 0, $count)
+        }
+        return , $buffer.ToArray()
+    } finally {
+        $stream.Dispose()
+    }
 }

@@ -18,7 +18,7 @@ function Find-ExmitImageFile {
     param([string]$Root, [string]$Name)
     $entry = Find-ExmitDirectoryEntry -Directory $Root -Name $Name
     if ($null -eq $entry) { return $null }
-    if (($entry.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -ne 0) {
+    if ((Get-ExmitReparseKind $entry) -eq 'link') {
         $resolved = Resolve-ExmitImageLink -Entry $entry -Root $Root -WindowsPath $Name
         if ($null -eq $resolved -or -not [System.IO.File]::Exists($resolved)) { return $null }
         return $resolved

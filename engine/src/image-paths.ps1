@@ -65,6 +65,75 @@ function Find-ExmitDirectoryEntry {
     return $entries[0]
 }
 
+# IO_REPARSE_TAG_SYMLINK (0xA000000C) and IO_REPARSE_TAG_MOUNT_POINT (0xA0000003, junctions); other tags with the name-surrogate
+# bit (0x20000000) also stand for another entry. Any other tag (deduplication, cloud placeholders, WOF
+# compression) marks a file whose data Windows hands out as usual.
+$script:ExmitLinkReparseTags = @(2684354572, 2684354563)
+$script:ExmitReparseTagSource = @'
+using System;
+using System.Runtime.InteropServices;
+namespace Exmit {
+    public static class ReparseTag {
+        [StructLayout(LayoutKind.Sequential, CharSet = CharSet.Unicode)]
+        private struct FindData {
+            public uint Attributes;
+            public System.Runtime.InteropServices.ComTypes.FILETIME Created;
+            public System.Runtime.InteropServices.ComTypes.FILETIME Accessed;
+            public System.Runtime.InteropServices.ComTypes.FILETIME Written;
+            public uint SizeHigh;
+            public uint SizeLow;
+            public uint Reserved0;
+            public uint Reserved1;
+            [MarshalAs(UnmanagedType.ByValTStr, SizeConst = 260)] public string FileName;
+            [MarshalAs(UnmanagedType.ByValTStr, SizeConst = 14)] public string AlternateFileName;
+        }
+        [DllImport("kernel32.dll", CharSet = CharSet.Unicode, SetLastError = true)]
+        private static extern IntPtr FindFirstFileW(string fileName, out FindData data);
+        [DllImport("kernel32.dll")]
+        private static extern bool FindClose(IntPtr handle);
+        // The reparse tag of an entry (FindFirstFile's dwReserved0), 0 when it is no reparse point, -1 when unreadable.
+        public static long Get(string path) {
+            FindData data;
+            IntPtr handle = FindFirstFileW(path, out data);
+            if (handle == new IntPtr(-1)) { return -1; }
+            FindClose(handle);
+            if ((data.Attributes & 0x400) == 0) { return 0; }
+            return data.Reserved0;
+        }
+    }
+}
+'@
+
+function Get-ExmitReparseTag {
+    <# .SYNOPSIS The reparse tag of an entry on Windows (0 for none, -1 when unreadable); $null elsewhere (thin wrapper, mocked in Pester). #>
+    param([string]$Path)
+    if (-not (Test-ExmitWindows)) { return $null }
+    if (-not ('Exmit.ReparseTag' -as [type])) { Add-Type -TypeDefinition $script:ExmitReparseTagSource }
+    return [long][Exmit.ReparseTag]::Get($Path)
+}
+
+function Get-ExmitReparseKind {
+    <#
+    .SYNOPSIS What an entry is: 'none' (no reparse point), 'link' (a symbolic link, junction or other
+    name surrogate, never read through blindly) or 'file' (a reparse point that is not a link, such as a
+    deduplicated, cloud placeholder or compressed file: read as the file it is).
+    .DESCRIPTION Decided by the reparse tag on Windows; elsewhere by .NET's LinkTarget.
+    #>
+    param([System.IO.FileSystemInfo]$Entry)
+    if (($Entry.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -eq 0) { return 'none' }
+    $tag = Get-ExmitReparseTag -Path $Entry.FullName
+    if ($null -ne $tag) {
+        $tag = [long]$tag
+        if ($tag -le 0) { return 'link' }
+        if ($script:ExmitLinkReparseTags -contains $tag) { return 'link' }
+        if (($tag -band 0x20000000) -ne 0) { return 'link' }
+        return 'file'
+    }
+    if ($null -eq $Entry.PSObject.Properties['LinkTarget']) { return 'link' }
+    if ($null -ne $Entry.LinkTarget) { return 'link' }
+    return 'file'
+}
+
 function Resolve-ExmitImageLink {
     <# .SYNOPSIS The final target of a link inside the image; refused when it leaves the image or cannot be resolved safely. #>
     param([System.IO.FileSystemInfo]$Entry, [string]$Root, [string]$WindowsPath)
@@ -117,7 +186,7 @@ function Find-ExmitImageSegment {
             throw (New-ExmitError -Kind image -Message ('{0}: too many case variants of its folders in the image' -f $WindowsPath))
         }
         $entryPath = $entry.FullName
-        if (($entry.Attributes -band [System.IO.FileAttributes]::ReparsePoint) -ne 0) {
+        if ((Get-ExmitReparseKind $entry) -eq 'link') {
             $entryPath = Resolve-ExmitImageLink -Entry $entry -Root $Root -WindowsPath $WindowsPath
             if ($null -eq $entryPath) { continue }
         }
@@ -138,10 +207,5 @@ function Find-ExmitImageSegment {
 function Read-ExmitImageFileBytes {
     <# .SYNOPSIS A file's bytes as they are, refusing files over the size limit; $null when absent. #>
     param([string]$Path, [string]$DisplayName, [long]$MaxBytes = $script:ExmitLimits.FileBytes, [string]$Kind = 'image')
-    $info = New-Object System.IO.FileInfo $Path
-    if (-not $info.Exists) { return $null }
-    if ($info.Length -gt $MaxBytes) {
-        throw (New-ExmitError -Kind $Kind -File $DisplayName -Message ('{0}: larger than the limit of {1} bytes ({2} bytes)' -f $DisplayName, $MaxBytes, $info.Length))
-    }
-    return , [System.IO.File]::ReadAllBytes($info.FullName)
+    return (Read-ExmitFileBytes -Path $Path -MaxBytes $MaxBytes -DisplayName $DisplayName -Kind $Kind)
 }

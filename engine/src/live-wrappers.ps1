@@ -85,23 +85,10 @@ function Get-ExmitIisPhysicalPaths {
     }
 }
 
-function Find-ExmitWebConfigFiles {
-    <# .SYNOPSIS The web.config files at and below a folder (bounded). #>
-    param([string]$Directory, [int]$Limit = 2000)
-    if (-not (Test-Path -LiteralPath $Directory -PathType Container)) { return , @() }
-    return , @(Get-ChildItem -LiteralPath $Directory -Filter 'web.config' -Recurse -File -Force -ErrorAction SilentlyContinue |
-            Select-Object -First $Limit | ForEach-Object { $_.FullName })
-}
-
 function Get-ExmitFileBytes {
     <# .SYNOPSIS A file's bytes; $null when it does not exist; refused over MaxBytes. #>
     param([string]$Path, [long]$MaxBytes = $script:ExmitLimits.FileBytes)
-    $info = New-Object System.IO.FileInfo $Path
-    if (-not $info.Exists) { return $null }
-    if ($info.Length -gt $MaxBytes) {
-        throw (New-ExmitError -Kind environment -Message ('{0}: larger than the limit of {1} bytes' -f $Path, $MaxBytes))
-    }
-    return , [System.IO.File]::ReadAllBytes($Path)
+    return (Read-ExmitFileBytes -Path $Path -MaxBytes $MaxBytes -Kind environment)
 }
 
 function Export-ExmitCliXml {

@@ -69,7 +69,7 @@ function Read-ExmitLockFile {
     $info = @{ Valid = $false; Pid = $null; Host = $null; RunId = $null; StartedAt = $null; StartedAtText = $null }
     try {
         if ($entry.Length -gt 64KB) { return $info }
-        $text = ConvertFrom-ExmitTextBytes -Bytes ([System.IO.File]::ReadAllBytes($Path))
+        $text = ConvertFrom-ExmitTextBytes -Bytes (Read-ExmitFileBytes -Path $Path -MaxBytes 64KB)
         $parsed = ConvertFrom-Json -InputObject $text
     } catch {
         Write-Verbose ('lock file {0} unreadable: {1}' -f $Path, $_.Exception.Message)

@@ -78,8 +78,12 @@ function ConvertTo-ExmitBoolean {
     <# .SYNOPSIS A boolean from a typed bool or from "true"/"false" text; $null otherwise. #>
     param($Value)
     if ($null -eq $Value) { return $null }
+    # A CliXml object is itself a PSObject: test for it before unwrapping (its base object is a bare PSCustomObject).
+    if (Test-ExmitCliObject $Value) {
+        if ($Value.Value -is [bool]) { return $Value.Value }
+        $Value = ConvertTo-ExmitString $Value
+    }
     if ($Value -is [System.Management.Automation.PSObject]) { $Value = $Value.PSObject.BaseObject }
-    if (Test-ExmitCliObject $Value) { $Value = ConvertTo-ExmitString $Value }
     if ($Value -is [bool]) { return $Value }
     $text = ([string]$Value).Trim()
     if ($text -eq 'true' -or $text -eq '1') { return $true }

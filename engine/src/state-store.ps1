@@ -82,7 +82,7 @@ function Get-ExmitFileSha256 {
     <# .SYNOPSIS The lowercase hex SHA-256 of a file's bytes, or $null when there is no such file. #>
     param([string]$Path)
     if (-not [System.IO.File]::Exists($Path)) { return $null }
-    return (Get-ExmitSha256Hex -Bytes ([System.IO.File]::ReadAllBytes($Path)))
+    return (Get-ExmitSha256Hex -Bytes (Read-ExmitFileBytes -Path $Path -MaxBytes $script:ExmitLimits.FileBytes -Kind environment))
 }
 
 function Test-ExmitSha256Text {
@@ -225,7 +225,7 @@ function Read-ExmitStateFile {
     if ($entry.Length -gt $MaxBytes) {
         throw (New-ExmitApplyError -Kind image -File $Path -Message ('{0}: larger than the limit of {1} bytes ({2} bytes)' -f $Path, $MaxBytes, $entry.Length))
     }
-    return , [System.IO.File]::ReadAllBytes($entry.FullName)
+    return (Read-ExmitFileBytes -Path $entry.FullName -MaxBytes $MaxBytes -DisplayName $Path -Kind image)
 }
 
 function Get-ExmitStateEntries {

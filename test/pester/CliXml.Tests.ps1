@@ -236,3 +236,86 @@ Describe 'Hostile and broken CliXml' {
         $objects[0].Props['Caption'] | Should -BeOfType [string]
     }
 }
+
+Describe 'Real Windows PowerShell exports of other shapes (CSS-Exchange e19)' {
+    It 'reads a WMI object (Win32_OperatingSystem.xml) as os.xml, with its class metadata kept apart from its properties' {
+        $objects = Read-ExmitCliXmlFile -Path (Get-Fixture 'Win32_OperatingSystem.xml') -FileName 'os.xml'
+        @($objects).Count | Should -Be 1
+        $objects[0].TypeNames[0] | Should -Be 'System.Management.ManagementObject#root\cimv2\Win32_OperatingSystem'
+        $objects[0].Props['__CLASS'] | Should -Be 'Win32_OperatingSystem'
+        @($objects[0].Props['__DERIVATION'].Items) -join ',' | Should -Be 'CIM_OperatingSystem,CIM_LogicalElement,CIM_ManagedSystemElement'
+        $fact = ConvertTo-ExmitOsFact -Objects $objects
+        $fact.caption | Should -Be 'Microsoft Windows Server 2019 Datacenter'
+        $fact.version | Should -Be '10.0.17763'
+        $fact.buildNumber | Should -Be '17763'
+    }
+
+    It 'reads an os.xml made of the real WMI export in an image' {
+        $image = New-TestImage -Root (Join-Path $TestDrive 'wmi-image') -Without @('os.xml')
+        Copy-Item -LiteralPath (Get-Fixture 'Win32_OperatingSystem.xml') -Destination (Join-Path $image 'os.xml')
+        $facts = Get-ExmitImageFacts -Path $image
+        $facts.os.caption | Should -Be 'Microsoft Windows Server 2019 Datacenter'
+        $facts.os.buildNumber | Should -Be '17763'
+    }
+
+    It 'reads the IIS global modules (<Name>): a PSCustomObject holding a list of modules with signature details and enums' -ForEach @(
+        @{ Name = 'GetIISModules.xml'; Count = 33; HasTokenCache = $true }
+        @{ Name = 'GetIISModulesNoTokenCacheModule.xml'; Count = 32; HasTokenCache = $false }
+    ) {
+        $objects = Read-ExmitCliXmlFile -Path (Get-Fixture $Name) -FileName $Name
+        $top = $objects[0]
+        ConvertTo-ExmitBoolean $top.Props['AllModulesSigned'] | Should -BeTrue
+        $modules = @($top.Props['ModuleList'].Items)
+        $modules.Count | Should -Be $Count
+        $names = @($modules | ForEach-Object { ConvertTo-ExmitString $_.Props['Name'] })
+        $names[0] | Should -Be 'HttpLoggingModule'
+        ($names -contains 'TokenCacheModule') | Should -Be $HasTokenCache
+        $status = $modules[0].Props['SignatureDetails'].Props['SignatureStatus']
+        ConvertTo-ExmitString $status | Should -Be '0'
+        $status.Text | Should -Be 'Valid'
+        ConvertTo-ExmitBoolean $modules[0].Props['SignatureDetails'].Props['IsMicrosoftSigned'] | Should -BeTrue
+    }
+
+    It 'reads the Exchange app pools export: a Hashtable of PSCustomObjects, settings as text, file lines carrying PSDrive and PSProvider' {
+        $objects = Read-ExmitCliXmlFile -Path (Get-Fixture 'GetExchangeAppPoolsInformation.xml') -FileName 'apppools.xml'
+        $pools = $objects[0].Dict
+        $pools.Count | Should -Be 17
+        $pool = $pools['msexchangemapifrontendapppool']
+        $add = $pool.Props['AppSettings'].Props['add']
+        ConvertTo-ExmitString $add.Props['name'] | Should -Be 'MSExchangeMapiFrontEndAppPool'
+        ConvertTo-ExmitBoolean $add.Props['autoStart'] | Should -BeTrue
+        ConvertTo-ExmitString $pool.Props['AppSettings'].Props['state'] | Should -Be 'Started'
+        # Each line of Get-Content is an Obj element around the string, with PSPath, PSDrive and PSProvider notes.
+        $line = @($pool.Props['ConfigContent'].Items)[0]
+        Test-ExmitCliObject $line | Should -BeTrue
+        $line.Props['PSDrive'].Text | Should -Be 'C'
+        $line.Props['PSProvider'].Text | Should -Be 'Microsoft.PowerShell.Core\FileSystem'
+        ConvertTo-ExmitString $line | Should -Be '<?xml version="1.0" encoding="utf-8" ?>'
+    }
+}
+
+Describe 'String and boolean conversions of CliXml objects (Obj elements)' {
+    BeforeAll {
+        # An extended bool and string (Export-Clixml writes a value with added members as an <Obj> around it).
+        $path = Join-Path $TestDrive 'extended.xml'
+        [System.IO.File]::WriteAllText($path, @'
+<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">
+  <Obj RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN>
+    <MS>
+      <Obj N="autoStart" RefId="1"><TN RefId="1"><T>System.Boolean</T><T>System.ValueType</T><T>System.Object</T></TN><ToString>False</ToString><B>false</B><MS><S N="Source">appcmd</S></MS></Obj>
+      <Obj N="Caption" RefId="2"><TN RefId="2"><T>System.String</T><T>System.Object</T></TN><ToString>Windows Server</ToString><S>Windows Server</S><MS><S N="Source">wmi</S></MS></Obj>
+    </MS>
+  </Obj>
+</Objs>
+'@)
+        $script:Extended = (Read-ExmitCliXmlFile -Path $path -FileName 'extended.xml')[0]
+    }
+
+    It 'keeps the value of an extended boolean' {
+        ConvertTo-ExmitBoolean $Extended.Props['autoStart'] | Should -BeExactly $false
+    }
+
+    It 'keeps the value of an extended string' {
+        ConvertTo-ExmitString $Extended.Props['Caption'] | Should -BeExactly 'Windows Server'
+    }
+}

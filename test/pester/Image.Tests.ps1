@@ -261,3 +261,84 @@ Describe 'gather with a services list' {
         (Get-RequestError { Get-ExmitImageFacts -Path $root -Services @('W3SVC') }).message | Should -Match 'services\.xml: not well-formed XML'
     }
 }
+
+Describe 'Reparse points that are not links (deduplicated, cloud placeholder, compressed files)' {
+    BeforeAll {
+        # On Linux a symbolic link stands in for a Windows reparse point; Get-ExmitReparseTag (the
+        # thin wrapper over FindFirstFile) says what kind it is.
+        $script:Outside = Join-Path $TestDrive 'chunk-store.bin'
+        [System.IO.File]::WriteAllText($Outside, '<configuration><!-- deduplicated --></configuration>')
+        $dir = Join-Path $Image 'fs/C/dedup'
+        $null = New-Item -ItemType Directory -Force -Path $dir
+        $null = New-Item -ItemType SymbolicLink -Path (Join-Path $dir 'web.config') -Target $Outside
+    }
+
+    It 'calls tag <Tag> a <Kind>' -ForEach @(
+        @{ Tag = 'IO_REPARSE_TAG_SYMLINK 0xA000000C'; Value = 2684354572; Kind = 'link' }
+        @{ Tag = 'IO_REPARSE_TAG_MOUNT_POINT 0xA0000003 (junction)'; Value = 2684354563; Kind = 'link' }
+        @{ Tag = 'IO_REPARSE_TAG_LX_SYMLINK 0xA000001D (a name surrogate)'; Value = 2684354589; Kind = 'link' }
+        @{ Tag = 'unreadable (-1)'; Value = -1; Kind = 'link' }
+        @{ Tag = 'IO_REPARSE_TAG_DEDUP 0x80000013'; Value = 2147483667; Kind = 'file' }
+        @{ Tag = 'IO_REPARSE_TAG_CLOUD_6 0x9000601A'; Value = 2415943706; Kind = 'file' }
+        @{ Tag = 'IO_REPARSE_TAG_WOF 0x80000017 (compressed)'; Value = 2147483671; Kind = 'file' }
+    ) {
+        Mock Get-ExmitReparseTag { [long]$Value }
+        Get-ExmitReparseKind (New-Object System.IO.FileInfo (Join-Path $Image 'fs/C/dedup/web.config')) | Should -Be $Kind
+    }
+
+    It 'tells links apart without a tag off Windows, and plain files are no reparse points' -Skip:([System.Environment]::OSVersion.Platform -eq [System.PlatformID]::Win32NT) {
+        Get-ExmitReparseTag -Path $Outside | Should -BeNullOrEmpty
+        Get-ExmitReparseKind (New-Object System.IO.FileInfo (Join-Path $Image 'fs/C/dedup/web.config')) | Should -Be 'link'
+        Get-ExmitReparseKind (New-Object System.IO.FileInfo $Outside) | Should -Be 'none'
+    }
+
+    It 'compiles the FindFirstFile wrapper (and reads tag 0 for a plain file on Windows)' {
+        if (-not ('Exmit.ReparseTag' -as [type])) { Add-Type -TypeDefinition $ExmitReparseTagSource }
+        'Exmit.ReparseTag' -as [type] | Should -Not -BeNullOrEmpty
+        if ([System.Environment]::OSVersion.Platform -eq [System.PlatformID]::Win32NT) { Get-ExmitReparseTag -Path $Outside | Should -Be 0 }
+    }
+
+    It 'reads a deduplicated file as the file it is (not refused as a link, not skipped as absent)' {
+        Mock Get-ExmitReparseTag { [long]2147483667 }
+        $result = Read-ExmitImageFiles -Path $Image -Paths @('C:\dedup\web.config')
+        (ConvertFrom-TestData $result.files[0].data) | Should -Match 'deduplicated'
+    }
+
+    It 'still refuses a symbolic link out of the image' {
+        Mock Get-ExmitReparseTag { [long]2684354572 }
+        (Get-RequestError { Read-ExmitImageFiles -Path $Image -Paths @('C:\dedup\web.config') }).message | Should -Match 'outside the image'
+    }
+}
+
+Describe 'Files open for writing elsewhere' {
+    It 'reads every file through Read-ExmitFileBytes (FileShare ReadWrite and Delete): no other way of reading a file in the engine' {
+        $pattern = '\[System\.IO\.File\]::(ReadAll\w+|Open\w*)\(|FileAccess\]::Read\b|Get-Content|Import-Clixml|OpenText'
+        $offenders = foreach ($source in $EngineSources) {
+            $lines = [System.IO.File]::ReadAllLines($source)
+            for ($index = 0; $index -lt $lines.Count; $index++) {
+                if ($lines[$index] -match $pattern) { '{0}:{1}: {2}' -f (Split-Path -Leaf $source), ($index + 1), $lines[$index].Trim() }
+            }
+        }
+        @($offenders) | Should -Be @('helpers.ps1:101: $stream = [System.IO.FileStream]::new($info.FullName, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, $share)')
+        (Get-Command Read-ExmitFileBytes).Definition | Should -Match '\[System\.IO\.FileShare\]::ReadWrite -bor \[System\.IO\.FileShare\]::Delete'
+    }
+
+    It 'reads a file another handle holds open for writing (as appcmd and IIS Manager do), for readFiles, gather and the live target' {
+        $path = Join-Path $Image 'fs/C/Windows/System32/inetsrv/config/applicationHost.config'
+        $share = [System.IO.FileShare]::ReadWrite -bor [System.IO.FileShare]::Delete
+        $writer = [System.IO.FileStream]::new($path, [System.IO.FileMode]::Open, [System.IO.FileAccess]::ReadWrite, $share)
+        try {
+            (ConvertFrom-TestData (Read-ExmitImageFiles -Path $Image -Paths @('C:\Windows\System32\inetsrv\config\applicationHost.config')).files[0].data) | Should -Match '<configuration>'
+            (Get-ExmitImageFacts -Path $Image).applicationHost.sha256 | Should -Be (Get-TestFileSha256 $path)
+            (Get-ExmitFileBytes -Path $path).Length | Should -Be $writer.Length
+        } finally {
+            $writer.Dispose()
+        }
+    }
+
+    It 'refuses a file that is over the limit, as before' {
+        $e = Get-RequestError { Read-ExmitFileBytes -Path (Get-Fixture 'applicationHost.config') -MaxBytes 10 -DisplayName 'applicationHost.config' -Kind environment }
+        $e.kind | Should -Be 'environment'
+        $e.message | Should -Match '^applicationHost\.config: larger than the limit of 10 bytes \(\d+ bytes\)$'
+    }
+}

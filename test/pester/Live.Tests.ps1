@@ -176,3 +176,126 @@ Describe 'collect (mocked wrappers)' {
         { Invoke-ExmitRequest -Request ([pscustomobject]@{ op = 'collect'; target = [pscustomobject]@{ kind = 'local' }; out = 'relative/dir' }) } | Should -Throw '*absolute*'
     }
 }
+
+Describe 'collect: failures, unreadable files, configSource files and repeated folders (mocked wrappers)' {
+    BeforeEach {
+        Set-LiveMocks
+    }
+
+    It 'leaves nothing behind when it fails half-way (it writes into a temporary folder and renames it at the end)' {
+        Mock Get-ExmitServices { throw 'Access is denied' }
+        $out = Join-Path $TestDrive 'failed'
+        try { $null = Invoke-ExmitCollect -Out $out; throw 'no error' } catch { (ConvertTo-ExmitErrorObject $_).file | Should -Be 'services.xml' }
+        Test-Path -LiteralPath $out | Should -BeFalse
+        @(Get-ChildItem -LiteralPath $TestDrive -Force -Filter '*failed*').Count | Should -Be 0
+    }
+
+    It 'fills an existing empty folder, leaving no temporary folder beside it' {
+        $out = Join-Path $TestDrive 'empty'
+        $null = New-Item -ItemType Directory -Path $out
+        $result = Invoke-ExmitCollect -Out $out
+        @($result.written) | Should -Contain 'services.xml'
+        Test-Path -LiteralPath (Join-Path $out 'services.xml') | Should -BeTrue
+        @(Get-ChildItem -LiteralPath $TestDrive -Force -Filter '*empty*').Count | Should -Be 1
+    }
+
+    It 'records an unreadable web.config in skipped and collect-errors.txt, and copies the rest' {
+        Mock Get-ExmitFileBytes { throw 'The process cannot access the file because it is being used by another process.' } -ParameterFilter { $Path -eq ($OwaPath + '\auth\web.config') }
+        $out = Join-Path $TestDrive 'unreadable'
+        $result = Invoke-ExmitCollect -Out $out
+        @($result.written) | Should -Contain 'fs/C/Program Files/Microsoft/Exchange Server/V15/FrontEnd/HttpProxy/owa/web.config'
+        @($result.written) | Should -Not -Contain 'fs/C/Program Files/Microsoft/Exchange Server/V15/FrontEnd/HttpProxy/owa/auth/web.config'
+        @($result.skipped).Count | Should -Be 1
+        $result.skipped[0].path | Should -Be ($OwaPath + '\auth\web.config')
+        $result.skipped[0].reason | Should -Match 'being used by another process'
+        @($result.written) | Should -Contain 'collect-errors.txt'
+        [System.IO.File]::ReadAllText((Join-Path $out 'collect-errors.txt')) | Should -Match ([regex]::Escape($OwaPath + '\auth\web.config') + "`t" + 'not readable: .*being used by another process')
+    }
+
+    It 'copies the files configSource attributes name, relative to the file, and refuses those outside its folder' {
+        $config = '<configuration><system.webServer><rewrite><rules configSource="rules\rewrite.config" /></rewrite>' +
+            '<security configSource="..\..\Windows\win.ini" /><defaultDocument configSource="C:\Windows\win.ini" /></system.webServer></configuration>'
+        Mock Get-ExmitFileBytes { , [System.Text.Encoding]::UTF8.GetBytes($config) } -ParameterFilter { $Path -eq 'C:\inetpub\wwwroot\web.config' }
+        Mock Get-ExmitFileBytes { , [System.Text.Encoding]::UTF8.GetBytes('<rules />') } -ParameterFilter { $Path -eq 'C:\inetpub\wwwroot\rules\rewrite.config' }
+        $out = Join-Path $TestDrive 'configsource'
+        $result = Invoke-ExmitCollect -Out $out
+        @($result.written) | Should -Contain 'fs/C/inetpub/wwwroot/rules/rewrite.config'
+        [System.IO.File]::ReadAllText((Join-Path $out 'fs/C/inetpub/wwwroot/rules/rewrite.config')) | Should -Be '<rules />'
+        $refused = @($result.skipped | Where-Object { $_.path -eq 'C:\inetpub\wwwroot\web.config' })
+        $refused.Count | Should -Be 2
+        $refused[0].reason | Should -Match '^configSource="\.\.\\\.\.\\Windows\\win\.ini" is not a path inside the folder'
+        $refused[1].reason | Should -Match 'configSource="C:\\Windows\\win\.ini"'
+        Should -Invoke Get-ExmitFileBytes -Times 0 -ParameterFilter { $Path -like '*win.ini' }
+    }
+
+    It 'walks each folder IIS names once, whatever its case or trailing backslash' {
+        Mock Get-ExmitIisPhysicalPaths { $OwaPath; $OwaPath.ToUpperInvariant(); ($OwaPath + '\'); '%SystemDrive%\inetpub\wwwroot'; 'c:\INETPUB\wwwroot\' }
+        $null = Invoke-ExmitCollect -Out (Join-Path $TestDrive 'once')
+        Should -Invoke Find-ExmitWebConfigFiles -Times 2 -Exactly
+    }
+}
+
+Describe 'collect: the folder walk (real folders and links)' {
+    BeforeAll {
+        $script:Site = Join-Path $TestDrive 'site'
+        $outside = Join-Path $TestDrive 'outside'
+        foreach ($folder in @($Site, (Join-Path $Site 'a/b'), (Join-Path $Site 'c'), $outside)) { $null = New-Item -ItemType Directory -Force -Path $folder }
+        foreach ($file in @('web.config', 'a/web.config', 'a/b/WEB.CONFIG', 'c/other.config')) { [System.IO.File]::WriteAllText((Join-Path $Site $file), '<configuration />') }
+        [System.IO.File]::WriteAllText((Join-Path $outside 'web.config'), '<configuration />')
+        # A junction-like link out of the content, a loop back to its top, and a file link out.
+        $null = New-Item -ItemType SymbolicLink -Path (Join-Path $Site 'linked-out') -Target $outside
+        $null = New-Item -ItemType SymbolicLink -Path (Join-Path $Site 'a/loop') -Target $Site
+        $null = New-Item -ItemType SymbolicLink -Path (Join-Path $Site 'c/web.config') -Target (Join-Path $outside 'web.config')
+    }
+
+    It 'finds the web.config files below a folder (any case), never following links' {
+        $state = New-ExmitWalkState
+        $found = @(Find-ExmitWebConfigFiles -Directory $Site -State $state)
+        $found | Should -Be @((Join-Path $Site 'web.config'), (Join-Path $Site 'a/web.config'), (Join-Path $Site 'a/b/WEB.CONFIG'))
+        $links = @($state.Skipped | Where-Object { $_.reason -match '^a link or junction' } | ForEach-Object { $_.path } | Sort-Object)
+        $links | Should -Be @((Join-Path $Site 'a/loop'), (Join-Path $Site 'c/web.config'), (Join-Path $Site 'linked-out'))
+    }
+
+    It 'visits each folder once across the walks of one collect (case and trailing separators ignored)' {
+        $state = New-ExmitWalkState
+        @(Find-ExmitWebConfigFiles -Directory $Site -State $state).Count | Should -Be 3
+        @(Find-ExmitWebConfigFiles -Directory (Join-Path $Site 'a') -State $state).Count | Should -Be 0
+        @(Find-ExmitWebConfigFiles -Directory ($Site + [System.IO.Path]::DirectorySeparatorChar) -State $state).Count | Should -Be 0
+        $state.Folders | Should -Be 4
+    }
+
+    It 'walks a folder that is a reparse point but not a link (its tag says so)' {
+        Mock Get-ExmitReparseTag { [long]2147483667 } -ParameterFilter { $Path -like '*linked-out' }
+        $found = @(Find-ExmitWebConfigFiles -Directory $Site -State (New-ExmitWalkState))
+        $found | Should -Contain (Join-Path $TestDrive 'site/linked-out/web.config')
+    }
+
+    It 'sends a progress event every 200 folders' {
+        $wide = Join-Path $TestDrive 'wide'
+        foreach ($index in 1..210) { $null = [System.IO.Directory]::CreateDirectory((Join-Path $wide ('f{0:d3}' -f $index))) }
+        Mock Write-ExmitEvent { }
+        $null = Find-ExmitWebConfigFiles -Directory $wide -State (New-ExmitWalkState)
+        Should -Invoke Write-ExmitEvent -Times 1 -Exactly -ParameterFilter { $Message -like 'collect: 200 folders walked*' }
+    }
+
+    It 'stops at its time budget and says so' {
+        $state = New-ExmitWalkState -Seconds 0
+        Start-Sleep -Milliseconds 20
+        @(Find-ExmitWebConfigFiles -Directory $Site -State $state).Count | Should -Be 0
+        $state.Skipped[0].reason | Should -Match 'time budget'
+    }
+
+    It 'records an unreadable folder and goes on' -Skip:([System.Environment]::OSVersion.Platform -eq [System.PlatformID]::Win32NT) {
+        $locked = Join-Path $TestDrive 'locked'
+        $null = New-Item -ItemType Directory -Force -Path (Join-Path $locked 'closed')
+        [System.IO.File]::WriteAllText((Join-Path $locked 'web.config'), '<configuration />')
+        & chmod 000 (Join-Path $locked 'closed')
+        try {
+            $state = New-ExmitWalkState
+            @(Find-ExmitWebConfigFiles -Directory $locked -State $state) | Should -Be @((Join-Path $locked 'web.config'))
+            if ((& id -u) -ne '0') { $state.Skipped[0].reason | Should -Match '^folder not readable' }
+        } finally {
+            & chmod 755 (Join-Path $locked 'closed')
+        }
+    }
+}

@@ -233,3 +233,22 @@ Describe 'the request table' {
         }
     }
 }
+
+Describe 'Constrained language mode' {
+    It 'is detected by the first statement and reported in plain words on stderr, in the words src/powershell/door.ts maps' {
+        # Application control runs unapproved scripts in ConstrainedLanguage; a parent session in that mode does the same to the script it calls.
+        $wrapper = Join-Path $TestDrive 'constrained.ps1'
+        [System.IO.File]::WriteAllText($wrapper, ("`$ExecutionContext.SessionState.LanguageMode = 'ConstrainedLanguage'`n& '{0}'`nexit `$LASTEXITCODE`n" -f $EnginePath.Replace("'", "''")))
+        $engine = Start-TestEngine -ScriptPath $wrapper
+        $engine.Stdin.WriteLine('{"id":1,"op":"preflight","target":{"kind":"local"}}')
+        $done = Wait-TestEngine -Engine $engine
+        # PowerShell 7 may colour and wrap an error record ('| ' at each line start): compare the words.
+        $stderr = ($done.Stderr -replace '\x1b\[[0-9;]*m', '') -replace '[\s|]+', ' '
+        $done.ExitedByItself | Should -BeTrue
+        $done.ExitCode | Should -Be 1
+        @($done.Lines).Count | Should -Be 0
+        $stderr | Should -Match 'exmit-engine: PowerShell runs this script in ConstrainedLanguage mode \(not FullLanguage\), so the engine cannot run: application control \(WDAC or AppLocker\)'
+        $stderr | Should -Match 'ConstrainedLanguage|language mode'
+        $stderr | Should -Not -Match 'Method invocation|Cannot create type'
+    }
+}
