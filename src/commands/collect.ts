@@ -19,8 +19,11 @@ export function collectCommand(context: RunContext): Command {
         return engine.call('collect', { target: options.target, out }, { onEvent: (event) => status(event.message) });
       }),
     );
-    if (options.json) printJson({ out, written: result.written }, context.output);
-    else printText(`Wrote a server image to ${out} (${result.written.length} files).\nAudit it anywhere with: exmit audit --target image:${out}`, context.output);
+    if (options.json) printJson({ out, written: result.written, skipped: result.skipped }, context.output);
+    else {
+      for (const s of result.skipped) ui.say(ui.err.warn(`warning: not copied: ${s.path}: ${s.reason}`));
+      printText(`Wrote a server image to ${out} (${result.written.length} files${result.skipped.length > 0 ? `; ${result.skipped.length} could not be read, listed in collect-errors.txt there` : ''}).\nAudit it anywhere with: exmit audit --target image:${out}`, context.output);
+    }
     context.exitCode = 0;
   });
 }

@@ -57,7 +57,8 @@ export interface Results {
   /** applicationHost.config arrives as bytes and is decoded here (ConfigFileFact). */
   gather: ServerFacts;
   readFiles: { files: ConfigFileFact[] };
-  collect: { written: string[] };
+  /** `skipped`: files and folders that could not be read, with why (recorded, not fatal). */
+  collect: { written: string[]; skipped: { path: string; reason: string }[] };
   whoami: WindowsIdentity;
   security: { entries: PathSecurity[] };
   /** The path created. */
@@ -229,7 +230,7 @@ export const OPERATIONS: { [O in OpName]: Operation<O> } = {
   },
   gather: { timeoutMs: 120_000, result: serverFacts },
   readFiles: { timeoutMs: 60_000, result: object<Results['readFiles']>({ files: list(fileCheck) }) },
-  collect: { timeoutMs: 1_800_000, result: object<Results['collect']>({ written: list(str) }) },
+  collect: { timeoutMs: 1_800_000, result: object<Results['collect']>({ written: list(str), skipped: (v, at) => (v === undefined ? [] : list(object<{ path: string; reason: string }>({ path: str, reason: str }))(v, at)) }) },
   whoami: { timeoutMs: 60_000, result: object<WindowsIdentity>({ sid: str, elevated: bool }) },
   security: {
     timeoutMs: 60_000,
