@@ -4,7 +4,7 @@
  * needs (undici, fast-xml-parser, the trust code, ora) only when it runs.
  */
 import type { Command } from 'commander';
-import { ExitCode, ExmitError } from './errors.ts';
+import { ExitCode, ExmitError, type ExitCodeValue } from './errors.ts';
 import { VERSION } from './version.ts';
 import { processOutput, type RunContext } from './context.ts';
 
@@ -49,7 +49,9 @@ export async function main(argv: string[], given?: Partial<Pick<RunContext, 'out
   const [{ CommanderError }, door] = await Promise.all([import('commander'), given?.startEngine === undefined ? import('./powershell/door.ts') : null]);
   const startEngine = given?.startEngine ?? door?.startEngine;
   if (startEngine === undefined) throw new Error('no engine factory');
-  const context: RunContext = { exitCode: ExitCode.ok, output, startEngine };
+  // Only a run that is the process itself answers signals (tests run main in-process with their own output).
+  const signals = given === undefined && door !== null ? onSignals(args, json, output, door.stopEngines) : null;
+  const context: RunContext = { exitCode: ExitCode.ok, output: signals?.output ?? output, startEngine };
   let commanderText = '';
   try {
     const program = await buildProgram(context);
@@ -57,6 +59,8 @@ export async function main(argv: string[], given?: Partial<Pick<RunContext, 'out
     await program.parseAsync(argv);
     return context.exitCode;
   } catch (error) {
+    // Stopped by a signal: the engine's death is not the cause to report; the handler reports and exits.
+    if (signals?.stopping === true) return await signals.ending;
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
         if (commanderText !== '') output.stderr(commanderText);
@@ -66,7 +70,76 @@ export async function main(argv: string[], given?: Partial<Pick<RunContext, 'out
       return printError(new ExmitError(ExitCode.usage, message, 'Run "exmit --help" or "exmit <command> --help".'), json, output);
     }
     return report(error, json, verbose, output);
+  } finally {
+    if (signals?.stopping === false) signals.remove();
   }
+}
+
+const SIGNALS = {
+  SIGINT: { code: ExitCode.interrupted, name: 'SIGINT (Ctrl-C)' },
+  SIGTERM: { code: ExitCode.terminated, name: 'SIGTERM' },
+  SIGHUP: { code: ExitCode.hangup, name: 'SIGHUP (the terminal closed)' },
+} as const;
+
+/** The signal handlers of a run: whether a signal is ending it, and how to remove them. */
+export interface SignalHandlers {
+  /** A signal arrived: the run is being ended. */
+  readonly stopping: boolean;
+  /** Settles when the handler has reported; the process exits then (never settles otherwise). */
+  readonly ending: Promise<number>;
+  /** The run's output, silent once a signal arrived (what the command makes of its killed engine is not news). */
+  readonly output: RunContext['output'];
+  /** Removes the handlers (the run ended by itself). */
+  remove(): void;
+}
+
+/**
+ * Makes SIGINT, SIGTERM and SIGHUP end the run at once: the engine is killed (a hung WMI call or a
+ * busy step never holds the run), one line says so, and the process exits 128 + the signal's number.
+ */
+export function onSignals(args: readonly string[], json: boolean, output: RunContext['output'], stopEngines: () => Promise<number>): SignalHandlers {
+  const command = args.find((a) => !a.startsWith('-'));
+  let stopping = false;
+  let ended: (code: number) => void = () => {};
+  const ending = new Promise<number>((resolve) => { ended = resolve; });
+  const handler = (signal: keyof typeof SIGNALS): void => {
+    const { code, name } = SIGNALS[signal];
+    // A second signal while the engine is being stopped ends the process at once.
+    if (stopping) process.exit(code);
+    stopping = true;
+    void stopEngines().then((stopped) => finish(code, name, stopped));
+  };
+  const finish = (code: number, name: string, stopped: number): void => {
+    const changes = command === 'apply' || command === 'rollback';
+    const hint = changes
+      ? 'Run "exmit status" to see what is in place; "exmit rollback --all" repairs a run stopped part way.'
+      : 'Nothing was changed; run the command again when you are ready.';
+    // A spinner may be on the line: clear it first.
+    if (!json && output.stderrIsTty) output.stderr('\r\u001b[K');
+    printError(new ExmitError(code as ExitCodeValue, `stopped by ${name}${stopped > 0 ? ': the run and its PowerShell engine were ended' : ''}`, hint), json, output);
+    ended(code);
+    process.exit(code);
+  };
+  const names = Object.keys(SIGNALS) as (keyof typeof SIGNALS)[];
+  for (const signal of names) process.on(signal, handler);
+  return {
+    get stopping() {
+      return stopping;
+    },
+    ending,
+    output: {
+      stdout: (text) => {
+        if (!stopping) output.stdout(text);
+      },
+      stderr: (text) => {
+        if (!stopping) output.stderr(text);
+      },
+      stderrIsTty: output.stderrIsTty,
+    },
+    remove: () => {
+      for (const signal of names) process.off(signal, handler);
+    },
+  };
 }
 
 function applyToTree(command: Command, capture: (text: string) => void, output: RunContext['output']): void {

@@ -68,6 +68,23 @@ export interface EngineExit {
   killed: boolean;
 }
 
+/** Every engine this process started that has not ended yet (a signal stops them all: stopEngines). */
+const running = new Set<EngineSession>();
+
+/** How long stopEngines waits for killed engines to be gone (they die at once; this only bounds the wait). */
+const STOP_WAIT_MS = 2_000;
+
+/** Kills every engine this process started that still runs (SIGINT, SIGTERM: the run ends now) and waits, briefly, until they are gone. Resolves to how many it stopped. */
+export async function stopEngines(): Promise<number> {
+  const sessions = [...running];
+  for (const session of sessions) session.stop();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, STOP_WAIT_MS); });
+  await Promise.race([Promise.all(sessions.map((s) => s.gone)), late]);
+  clearTimeout(timer);
+  return sessions.length;
+}
+
 interface Waiter {
   op: OpName;
   resolve(result: unknown): void;
@@ -109,6 +126,7 @@ export class EngineSession implements Engine {
       if (this.stderrLines.length < 200) this.stderrLines.push(line);
       options.onStderr?.(line);
     });
+    running.add(this);
     this.ended = new Promise<void>((resolve) => {
       // 'error' alone when it could not be started (ENOENT); 'close' once it ended and its pipes closed.
       child.once('error', (error: NodeJS.ErrnoException) => {
@@ -173,6 +191,16 @@ export class EngineSession implements Engine {
       if (error instanceof ShapeError) throw engineError('internal', `PowerShell engine answered ${op} with a bad result: ${error.message}`);
       throw error;
     }
+  }
+
+  /** Kills the engine now (the run was interrupted); pending requests fail with its death. */
+  stop(): void {
+    this.abandon();
+  }
+
+  /** Settles once the process has ended (or could not be started). */
+  get gone(): Promise<void> {
+    return this.ended;
   }
 
   /** Kills the engine and lets go of its pipes (a hung child's own children may still hold them). */
@@ -262,6 +290,7 @@ export class EngineSession implements Engine {
 
   private onExit(exitCode: number | undefined, signal: string | undefined, message: string | undefined, code: string | undefined): void {
     if (this.exitInfo !== null) return;
+    running.delete(this);
     this.exitInfo = { exitCode, signal, killed: this.killed };
     const error = this.deathError(exitCode, signal, message, code);
     this.exited = error;
