@@ -1,5 +1,5 @@
 /** Options every command takes, turned into one typed, validated object before anything runs. */
-import { statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { inputError, usageError } from './errors.ts';
@@ -59,9 +59,47 @@ export function parseTarget(value: string, cwd: string = process.cwd()): EngineT
       throw inputError(`server image not found: ${full}`, 'Make one with "exmit collect --out DIR" on the server.');
     }
     if (!isDir) throw inputError(`server image is not a folder: ${full}`);
+    checkImageFolder(dir, full);
     return { kind: 'image', path: full };
   }
   throw usageError(`unknown --target "${value}": use local or image:DIR`);
+}
+
+const IMAGE_HINT = 'A server image is one server\'s folder with registry.xml and fs/, made by "exmit collect --out DIR" on the server.';
+
+/**
+ * Refuses a folder that is not one server's image before the engine reads it: a folder that holds
+ * images (as examples/ does) names the ones inside; a folder with nothing of an image says what one is.
+ * A folder with some of an image's files is left to the engine, which names the file that is missing.
+ */
+function checkImageFolder(written: string, full: string): void {
+  if (existsSync(path.join(full, 'registry.xml'))) return;
+  const entries = readdirSync(full, { withFileTypes: true });
+  if (entries.some((e) => e.name === 'fs' || /\.xml$/i.test(e.name))) return;
+  const inside = imagesInside(full, 2).map((p) => `--target image:${path.join(written, path.relative(full, p))}`);
+  if (inside.length > 0) {
+    throw inputError(`${full} is a folder of server images, not one image`, `${IMAGE_HINT} Found inside: ${inside.slice(0, 5).join(', ')}${inside.length > 5 ? ' and more' : ''}.`);
+  }
+  throw inputError(`${full} is not a server image: it has no registry.xml`, IMAGE_HINT);
+}
+
+/** Image folders (with registry.xml) under `dir`, up to `depth` levels down, in name order. */
+function imagesInside(dir: string, depth: number): string[] {
+  if (depth === 0) return [];
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const found: string[] = [];
+  for (const entry of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules').sort((a, b) => a.name.localeCompare(b.name))) {
+    const sub = path.join(dir, entry.name);
+    if (existsSync(path.join(sub, 'registry.xml'))) found.push(sub);
+    else found.push(...imagesInside(sub, depth - 1));
+    if (found.length > 20) break;
+  }
+  return found;
 }
 
 /** Validates the common options into one object. */

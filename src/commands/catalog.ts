@@ -22,7 +22,7 @@ export function catalogCommand(context: RunContext): Command {
     const resolved = await resolveForRead(context, options, trust, ui);
     for (const warning of resolved.warnings) ui.say(ui.warn(`warning: ${warning}`));
     if (options.json) {
-      printJson({ catalog: catalogHeader(resolved), mitigations: resolved.catalog.mitigations }, context.output);
+      printJson({ catalog: catalogHeader(resolved), mitigations: resolved.catalog.mitigations, warnings: resolved.warnings }, context.output);
     } else {
       printText(renderList(resolved, ui), context.output);
     }
@@ -31,14 +31,17 @@ export function catalogCommand(context: RunContext): Command {
   const show = addCatalogTrustOptions(addCommonOptions(new Command('show').description('show one mitigation (by id or CVE)').argument('<id>', 'mitigation id or CVE number'), false)).action(async (id: string, raw) => {
     const options = readCommonOptions(raw);
     const trust = readCatalogTrustOptions(raw);
-    const [{ createUi }, { printJson, printText, catalogHeader }, { findMitigation }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('../catalog/parse.ts')]);
+    const [{ createUi }, { printJson, printText, catalogHeader }, { findMitigation }, { nearestId }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('../catalog/parse.ts'), import('../apply/select.ts')]);
     const ui = createUi(options, context.output);
     const resolved = await resolveForRead(context, options, trust, ui);
     for (const warning of resolved.warnings) ui.say(ui.warn(`warning: ${warning}`));
     const found = findMitigation(resolved.catalog, id);
-    if (found.length === 0) throw usageError(`unknown mitigation id "${id}"`, 'Run "exmit catalog list" to see the ids.');
+    if (found.length === 0) {
+      const near = nearestId(resolved.catalog, id.toLowerCase());
+      throw usageError(`unknown mitigation id "${id}"`, near !== null ? `Did you mean "${near}"? "exmit catalog list" shows every id.` : '"exmit catalog list" shows every id and CVE.');
+    }
     if (options.json) {
-      printJson({ catalog: catalogHeader(resolved), mitigations: found }, context.output);
+      printJson({ catalog: catalogHeader(resolved), mitigations: found, warnings: resolved.warnings }, context.output);
     } else {
       printText(found.map((m) => renderOne(m, ui)).join('\n'), context.output);
     }
