@@ -53,10 +53,11 @@ export async function main(argv: string[], given?: Partial<Pick<RunContext, 'out
   const signals = given === undefined && door !== null ? onSignals(args, json, output, door.stopEngines) : null;
   const context: RunContext = { exitCode: ExitCode.ok, output: signals?.output ?? output, startEngine };
   let commanderText = '';
+  let failed: Command | null = null;
   try {
     const program = await buildProgram(context);
-    applyToTree(program, (text) => { commanderText += text; }, output);
-    await program.parseAsync(argv);
+    applyToTree(program, (text) => { commanderText += text; }, output, (command) => { failed = command; });
+    await program.parseAsync([...argv.slice(0, 2), ...flagsAfterCommand(args)]);
     return context.exitCode;
   } catch (error) {
     // Stopped by a signal: the engine's death is not the cause to report; the handler reports and exits.
@@ -66,8 +67,7 @@ export async function main(argv: string[], given?: Partial<Pick<RunContext, 'out
         if (commanderText !== '') output.stderr(commanderText);
         return ExitCode.ok;
       }
-      const message = error.message.replace(/^error:\s*/i, '').trim();
-      return printError(new ExmitError(ExitCode.usage, message, 'Run "exmit --help" or "exmit <command> --help".'), json, output);
+      return printError(usageFromCommander(error.message, failed), json, output);
     }
     return report(error, json, verbose, output);
   } finally {
@@ -142,10 +142,37 @@ export function onSignals(args: readonly string[], json: boolean, output: RunCon
   };
 }
 
-function applyToTree(command: Command, capture: (text: string) => void, output: RunContext['output']): void {
-  command.exitOverride();
+/** The flags every command takes that need no value: accepted before the command too, as in `exmit --json audit`. */
+const LEADING_FLAGS = new Set(['--json', '--verbose', '--no-color']);
+
+/** Moves those flags from before the command to after it, so that the command gets them (and `exmit --json aply` reports the unknown command). */
+export function flagsAfterCommand(args: readonly string[]): string[] {
+  let i = 0;
+  while (i < args.length && LEADING_FLAGS.has(args[i] ?? '')) i++;
+  if (i === 0 || i === args.length) return [...args];
+  const rest = args.slice(i);
+  const end = rest.indexOf('--');
+  return end === -1 ? [...rest, ...args.slice(0, i)] : [...rest.slice(0, end), ...args.slice(0, i), ...rest.slice(end)];
+}
+
+/** Commander's error as one line with a hint: the suggestion it makes, and the help of the command that refused. */
+function usageFromCommander(text: string, failed: Command | null): ExmitError {
+  const lines = text.replace(/^error:\s*/i, '').trim().split('\n');
+  const suggestion = /^\(Did you mean (.+)\?\)$/.exec(lines.find((l) => l.startsWith('(Did you mean')) ?? '');
+  const message = lines.filter((l) => !l.startsWith('(Did you mean')).join(' ');
+  const names: string[] = [];
+  for (let c: Command | null = failed; c !== null && c.parent !== null; c = c.parent) names.unshift(c.name());
+  const help = names.length === 0 ? 'Run "exmit --help" to see the commands.' : `Run "exmit ${names.join(' ')} --help" to see what it takes.`;
+  return new ExmitError(ExitCode.usage, message, suggestion !== null ? `Did you mean ${suggestion[1]}? ${help}` : help);
+}
+
+function applyToTree(command: Command, capture: (text: string) => void, output: RunContext['output'], onError: (command: Command) => void): void {
+  command.exitOverride((error) => {
+    onError(command);
+    throw error;
+  });
   command.configureOutput({ writeOut: (text) => output.stdout(text), writeErr: capture, outputError: () => {} });
-  for (const sub of command.commands) applyToTree(sub, capture, output);
+  for (const sub of command.commands) applyToTree(sub, capture, output, onError);
 }
 
 function report(error: unknown, json: boolean, verbose: boolean, output: RunContext['output']): number {

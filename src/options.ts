@@ -32,16 +32,29 @@ export interface RawCommon {
   stateDir?: string;
 }
 
-/** Adds the options every command takes; `withTarget` false for commands that read no server. */
-export function addCommonOptions(command: Command, withTarget = true): Command {
-  if (withTarget) command.option('--target <target>', 'local (this server) or image:DIR (a server image)', 'local');
+/** Which of the common options a command uses: it shows and takes only those (--json, --no-color, --verbose and --powershell always). */
+export interface CommonOptionUse {
+  /** --target: the command reads a server (local or an image). */
+  target: boolean;
+  /** --catalog: the command reads the catalog. */
+  catalog: boolean;
+  /** --state-dir: the command reads or writes the state folder. */
+  stateDir: boolean;
+}
+
+/** Every common option: commands that read a server, the catalog and the state folder (audit, apply, rollback, status). */
+export const ALL_COMMON: CommonOptionUse = { target: true, catalog: true, stateDir: true };
+
+/** Adds the common options `uses` names, and --json, --no-color, --verbose and --powershell. */
+export function addCommonOptions(command: Command, uses: CommonOptionUse = ALL_COMMON): Command {
+  if (uses.target) command.option('--target <target>', 'local (this server) or image:DIR (a server image)', 'local');
+  if (uses.catalog) command.option('--catalog <file|url>', 'catalog to use (default: newest verified: cached download or bundled)');
   command
-    .option('--catalog <file|url>', 'catalog to use (default: newest verified: cached download or bundled)')
     .option('--json', 'print exactly one JSON document on stdout')
     .option('--no-color', 'no colours (also: NO_COLOR)')
     .option('--verbose', 'say more on stderr')
-    .addOption(new Option('--powershell <path>', 'PowerShell to run the engine with'))
-    .addOption(new Option('--state-dir <dir>', 'configuration, trusted keys and catalog cache'));
+    .addOption(new Option('--powershell <path>', 'PowerShell to run the engine with'));
+  if (uses.stateDir) command.addOption(new Option('--state-dir <dir>', 'configuration, trusted keys and catalog cache'));
   return command;
 }
 

@@ -14,7 +14,7 @@ import { catalogSignCommand } from './catalog-sign.ts';
 /** The `catalog` command group. */
 export function catalogCommand(context: RunContext): Command {
   const catalog = new Command('catalog').description('the catalog of mitigations: list, show, verify, update, keygen, sign');
-  const list = addCatalogTrustOptions(addCommonOptions(new Command('list').description('list the catalog\'s mitigations'), false)).action(async (raw) => {
+  const list = addCatalogTrustOptions(addCommonOptions(new Command('list').description('list the catalog\'s mitigations'), { target: false, catalog: true, stateDir: true })).action(async (raw) => {
     const options = readCommonOptions(raw);
     const trust = readCatalogTrustOptions(raw);
     const [{ createUi }, { printJson, printText, catalogHeader }] = await Promise.all([import('../ui.ts'), import('../output.ts')]);
@@ -28,7 +28,7 @@ export function catalogCommand(context: RunContext): Command {
     }
     context.exitCode = 0;
   });
-  const show = addCatalogTrustOptions(addCommonOptions(new Command('show').description('show one mitigation (by id or CVE)').argument('<id>', 'mitigation id or CVE number'), false)).action(async (id: string, raw) => {
+  const show = addCatalogTrustOptions(addCommonOptions(new Command('show').description('show one mitigation (by id or CVE)').argument('<id>', 'mitigation id or CVE number'), { target: false, catalog: true, stateDir: true })).action(async (id: string, raw) => {
     const options = readCommonOptions(raw);
     const trust = readCatalogTrustOptions(raw);
     const [{ createUi }, { printJson, printText, catalogHeader }, { findMitigation }, { nearestId }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('../catalog/parse.ts'), import('../apply/select.ts')]);
