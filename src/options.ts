@@ -148,11 +148,12 @@ export function readCatalogTrustOptions(raw: { trust?: string[]; allowUnsigned?:
   return { trust: (raw.trust ?? []).map((t) => path.resolve(t)), allowUnsigned: raw.allowUnsigned === true };
 }
 
-/** The engine options of a run: --powershell, EXMIT_TIMEOUT_SECONDS, and PowerShell's stderr and progress shown with --verbose. */
+/** The engine options of a run: --powershell, EXMIT_TIMEOUT_SECONDS, and with --verbose which PowerShell runs, what it writes on stderr and its progress. */
 export function engineOptions(options: CommonOptions, ui: { debug(text: string): void }): EngineOptions {
   return {
     powershell: options.powershell,
     timeoutMs: options.timeoutMs,
+    onStart: (executable, script) => ui.debug(`PowerShell: ${executable}${options.powershell !== undefined && options.powershell !== '' ? ' (--powershell)' : process.env['EXMIT_POWERSHELL'] !== undefined && process.env['EXMIT_POWERSHELL'] !== '' ? ' (EXMIT_POWERSHELL)' : ''}, engine script ${script}`),
     onStderr: (line) => ui.debug(`powershell: ${line}`),
     onEvent: (event) => ui.debug(`engine: ${event.message}`),
   };

@@ -59,9 +59,12 @@ export function catalogCommand(context: RunContext): Command {
 /** The catalog for a read-only command; on Windows the engine (started only there) checks the state folder first. */
 async function resolveForRead(context: RunContext, options: CommonOptions, trust: CatalogTrustOptions, ui: Ui): Promise<ResolvedCatalog> {
   const [{ withLazyEngine }, { windowsHostFor }, { resolveCatalog }] = await Promise.all([import('../powershell/door.ts'), import('../powershell/windows-host.ts'), import('../catalog/source.ts')]);
-  return withLazyEngine(() => context.startEngine(engineOptions(options, ui)), (engine) =>
+  const { catalogUsed } = await import('../output.ts');
+  const resolved = await withLazyEngine(() => context.startEngine(engineOptions(options, ui)), (engine) =>
     resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned, windows: windowsHostFor(engine) }),
   );
+  ui.debug(catalogUsed(resolved));
+  return resolved;
 }
 
 function renderList(resolved: ResolvedCatalog, ui: Ui): string {

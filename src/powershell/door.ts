@@ -108,6 +108,8 @@ export class EngineSession implements Engine {
   private exitId: number | null = null;
   private closing: Promise<void> | null = null;
   private killed = false;
+  /** The engine wrote at least one line: it started (a timeout before that is a slow start). */
+  private answered = false;
 
   /** Use startEngine(). */
   constructor(child: ChildProcessWithoutNullStreams, executable: string, options: EngineOptions) {
@@ -167,8 +169,9 @@ export class EngineSession implements Engine {
     const raw = await new Promise<unknown>((resolve, reject) => {
       const expire = (): void => {
         this.pending.delete(id);
+        const started = this.answered;
         this.abandon();
-        reject(engineError('environment', `PowerShell did not answer the ${op} request within ${Math.round(timeoutMs / 1000)} s and was stopped`, null, 'A hung WMI/CIM or IIS call is the usual cause; run again with --verbose to see what it was doing.'));
+        reject(engineError('environment', `PowerShell did not answer the ${op} request within ${Math.round(timeoutMs / 1000)} s and was stopped`, null, slowHint(op, request, started)));
       };
       let timer = setTimeout(expire, timeoutMs);
       this.pending.set(id, {
@@ -244,6 +247,7 @@ export class EngineSession implements Engine {
   private onLine(raw: string): void {
     const line = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
     if (line.trim() === '') return;
+    this.answered = true;
     let message: unknown;
     try {
       message = JSON.parse(line);
@@ -321,6 +325,32 @@ export class EngineSession implements Engine {
   }
 }
 
+const MORE_TIME = 'EXMIT_TIMEOUT_SECONDS=600 gives every request more time.';
+
+/** The hint of a timeout: what was slow, from how far the engine got and what it was asked. */
+function slowHint(op: OpName, request: unknown, started: boolean): string {
+  if (!started) return `PowerShell never answered, so its start was what was slow: antivirus scanning PowerShell, a slow disk or a damaged installation is the usual cause; run again with --verbose to see what it wrote. ${MORE_TIME}`;
+  const target = typeof request === 'object' && request !== null ? (request as { target?: { kind?: unknown } }).target : undefined;
+  const image = target?.kind === 'image';
+  switch (op) {
+    case 'preflight':
+    case 'gather':
+      return image
+        ? `Reading the image's files was slow (an image on a slow or unreachable share?); run again with --verbose to see what it was doing. ${MORE_TIME}`
+        : `Reading the server was slow: a hung WMI/CIM, registry or IIS call is the usual cause; run again with --verbose to see what it was doing. ${MORE_TIME}`;
+    case 'readFiles':
+      return `Reading the IIS configuration files (web.config) was slow${image ? ' (an image on a slow share?)' : ': a busy or unreachable disk or share'}; run again with --verbose. ${MORE_TIME}`;
+    case 'execute':
+      return `A change step was slow (an IIS or service call that hangs) and did not finish: "exmit status" shows what is in place, "exmit rollback --all" repairs the run. ${MORE_TIME}`;
+    case 'collect':
+      return `Copying the server's files into the image was slow; run again with --verbose to see which file it was on. ${MORE_TIME}`;
+    case 'exit':
+      return 'PowerShell did not end when asked; it was stopped, and nothing is left running.';
+    default:
+      return `Run again with --verbose to see what PowerShell was doing. ${MORE_TIME}`;
+  }
+}
+
 function truncate(text: string): string {
   const one = text.replace(/\s+/g, ' ').trim();
   return one.length > 200 ? `${one.slice(0, 200)}...` : one;
@@ -332,6 +362,7 @@ export function startEngine(options: EngineOptions = {}): EngineSession {
   const executable = resolvePowerShell(options.powershell);
   const script = options.scriptPath ?? engineScriptPath();
   if (!existsSync(script)) throw inputError(`engine script missing: ${script}`, 'The exmit package is incomplete; reinstall it (a checkout: npm run build).');
+  options.onStart?.(executable, script);
   const child = spawn(executable, powerShellArguments(script), {
     stdio: ['pipe', 'pipe', 'pipe'],
     windowsHide: true,
