@@ -210,7 +210,7 @@ export class EngineSession implements Engine {
   private abandon(): void {
     if (this.exitInfo !== null) return;
     this.killed = true;
-    this.child.kill('SIGKILL');
+    killTree(this.child);
     this.child.stdin.destroy();
     this.child.stdout.destroy();
     this.child.stderr.destroy();
@@ -351,6 +351,19 @@ function slowHint(op: OpName, request: unknown, started: boolean): string {
   }
 }
 
+/** Kills the engine and, on POSIX, every process in its group (a launcher's PowerShell, a hung call's children). */
+function killTree(child: ChildProcessWithoutNullStreams): void {
+  if (process.platform !== 'win32' && child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+      return;
+    } catch {
+      // The group is gone already (or was never made): kill the process itself below.
+    }
+  }
+  child.kill('SIGKILL');
+}
+
 function truncate(text: string): string {
   const one = text.replace(/\s+/g, ' ').trim();
   return one.length > 200 ? `${one.slice(0, 200)}...` : one;
@@ -366,6 +379,9 @@ export function startEngine(options: EngineOptions = {}): EngineSession {
   const child = spawn(executable, powerShellArguments(script), {
     stdio: ['pipe', 'pipe', 'pipe'],
     windowsHide: true,
+    // Its own process group on POSIX, so that stopping it stops what it started too: pwsh installed
+    // as a dotnet tool is a launcher whose child, `dotnet pwsh.dll`, is the real PowerShell.
+    detached: process.platform !== 'win32',
     env: { ...process.env, POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' },
   });
   return new EngineSession(child, executable, { ...options, timeoutMs });

@@ -95,8 +95,9 @@ function copyImage(): string {
   return dir;
 }
 
-function engineOf(pid: number): number | undefined {
-  return descendants(pid).find((p) => /exmit-engine\.ps1/.test(commandOf(p)));
+/** The engine's processes under `pid`: PowerShell, and its real process when pwsh is a launcher (a dotnet tool). */
+function enginesOf(pid: number): number[] {
+  return descendants(pid).filter((p) => /exmit-engine\.ps1/.test(commandOf(p)));
 }
 
 describe('signals end a run and its engine at once', () => {
@@ -112,15 +113,15 @@ describe('signals end a run and its engine at once', () => {
       try {
         // --verbose shows the step the engine hangs in.
         await until(() => /step 1\/1/.test(stderr), 120_000, 'the engine to reach its first step');
-        const engine = engineOf(child.pid ?? 0);
-        assert.ok(engine !== undefined && running(engine), 'the engine runs');
+        const engine = enginesOf(child.pid ?? 0);
+        assert.ok(engine.length > 0 && engine.every(running), 'the engine runs');
         const before = stderr.length;
         child.kill(signal);
         assert.equal(await ended(child, 5_000), code);
         const after = stderr.slice(before);
         assert.equal(count(after, new RegExp(`stopped by ${signal}`)), 1, after);
         assert.match(after, /exmit rollback --all/);
-        assert.equal(running(engine), false, 'the engine is gone');
+        await until(() => !engine.some(running), 2_000, 'every engine process to be gone');
       } finally {
         child.kill('SIGKILL');
       }
@@ -132,15 +133,17 @@ describe('signals end a run and its engine at once', () => {
     let stdout = '';
     child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
     try {
-      let engine: number | undefined;
-      await until(() => (engine = engineOf(child.pid ?? 0)) !== undefined, 30_000, 'the engine to start');
+      let engine: number[] = [];
+      await until(() => (engine = enginesOf(child.pid ?? 0)).length > 0, 30_000, 'the engine to start');
+      await new Promise((r) => setTimeout(r, 300));
+      engine = enginesOf(child.pid ?? 0);
       child.kill('SIGTERM');
       assert.equal(await ended(child, 5_000), 143);
       const doc = JSON.parse(stdout) as { error: { code: number; message: string; hint: string } };
       assert.equal(doc.error.code, 143);
       assert.match(doc.error.message, /^stopped by SIGTERM/);
       assert.match(doc.error.hint, /Nothing was changed/);
-      assert.equal(running(engine ?? 0), false, 'the engine is gone');
+      await until(() => !enginesOf(child.pid ?? 0).some(running) && !engine.some(running), 2_000, 'every engine process to be gone');
     } finally {
       child.kill('SIGKILL');
     }
@@ -154,12 +157,12 @@ describe('signals end a run and its engine at once', () => {
     child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
     try {
       await until(() => /step 1\/1/.test(out), 120_000, 'the engine to reach its first step');
-      const engine = engineOf(child.pid ?? 0);
-      assert.ok(engine !== undefined, 'the engine runs under the terminal');
+      const engine = enginesOf(child.pid ?? 0);
+      assert.ok(engine.length > 0, 'the engine runs under the terminal');
       child.stdin?.write('\u0003');
       assert.equal(await ended(child, 8_000), 130, out.slice(-500));
       assert.equal(count(out, /stopped by SIGINT/), 1, out.slice(-500));
-      assert.equal(running(engine), false, 'the engine is gone');
+      await until(() => !engine.some(running), 2_000, 'every engine process to be gone');
     } finally {
       child.kill('SIGKILL');
     }
@@ -280,12 +283,17 @@ describe('one line, a hint, the documented exit code', () => {
   it('a timeout names what was slow: PowerShell\'s start, or the request', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'exmit-slow-'));
     const never = path.join(dir, 'never');
-    writeFileSync(never, '#!/usr/bin/env bash\nsleep 600\n');
+    const pids = path.join(dir, 'pids');
+    writeFileSync(never, `#!/usr/bin/env bash\nsleep 600 &\necho $! > ${pids}\nwait\n`);
     chmodSync(never, 0o755);
     const start = quick(['detect', '--target', `image:${EXAMPLE}`, '--powershell', never], { EXMIT_TIMEOUT_SECONDS: '2' });
     oneError(start, 1, /did not answer/);
     assert.match(start.stderr, /its start was what was slow/);
     assert.doesNotMatch(start.stderr, /WMI/);
+    // What the stopped PowerShell started is stopped too (its process group).
+    const sleeper = Number(readFileSync(pids, 'utf8').trim());
+    assert.ok(sleeper > 0);
+    assert.equal(running(sleeper), false, 'the stopped PowerShell\'s child is gone');
     // An engine that answers preflight, then hangs on gather: reading the image was slow.
     const slow = path.join(dir, 'slow');
     const preflight = JSON.stringify({ psVersion: '7.6.9', edition: 'Core', platform: 'Unix', is64BitProcess: true, elevated: null, languageMode: 'FullLanguage', executionPolicy: 'Unrestricted' });
