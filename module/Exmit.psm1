@@ -163,8 +163,6 @@ function Get-ExmitServer {
         On a live server, run it from an elevated 64-bit PowerShell.
     .PARAMETER Target
         local (this server, the default) or image:DIR (a server image made by exmit collect).
-    .PARAMETER StateDir
-        exmit's state folder (configuration, trusted keys, catalog cache).
     .PARAMETER ExmitPath
         The exmit executable; by default exmit.exe beside the module or in its parent folder.
     .EXAMPLE
@@ -175,11 +173,10 @@ function Get-ExmitServer {
     [CmdletBinding()]
     param(
         [string]$Target = 'local',
-        [string]$StateDir,
         [string]$ExmitPath
     )
+    # detect reads no state folder and no catalog: it takes only --target.
     $arguments = @('detect', '--target', $Target)
-    if ($StateDir) { $arguments += @('--state-dir', $StateDir) }
     $document = Invoke-ExmitJson -Cmdlet $PSCmdlet -ExmitPath $ExmitPath -ArgumentList $arguments
     $document.PSObject.TypeNames.Insert(0, 'Exmit.Server')
     return $document

@@ -4,7 +4,7 @@
  * needs (undici, fast-xml-parser, the trust code, ora) only when it runs.
  */
 import type { Command } from 'commander';
-import { ExitCode, ExmitError } from './errors.ts';
+import { ExitCode, ExmitError, type ExitCodeValue } from './errors.ts';
 import { VERSION } from './version.ts';
 import { processOutput, type RunContext } from './context.ts';
 
@@ -49,30 +49,130 @@ export async function main(argv: string[], given?: Partial<Pick<RunContext, 'out
   const [{ CommanderError }, door] = await Promise.all([import('commander'), given?.startEngine === undefined ? import('./powershell/door.ts') : null]);
   const startEngine = given?.startEngine ?? door?.startEngine;
   if (startEngine === undefined) throw new Error('no engine factory');
-  const context: RunContext = { exitCode: ExitCode.ok, output, startEngine };
+  // Only a run that is the process itself answers signals (tests run main in-process with their own output).
+  const signals = given === undefined && door !== null ? onSignals(args, json, output, door.stopEngines) : null;
+  const context: RunContext = { exitCode: ExitCode.ok, output: signals?.output ?? output, startEngine };
   let commanderText = '';
+  let failed: Command | null = null;
   try {
     const program = await buildProgram(context);
-    applyToTree(program, (text) => { commanderText += text; }, output);
-    await program.parseAsync(argv);
+    applyToTree(program, (text) => { commanderText += text; }, output, (command) => { failed = command; });
+    await program.parseAsync([...argv.slice(0, 2), ...flagsAfterCommand(args)]);
     return context.exitCode;
   } catch (error) {
+    // Stopped by a signal: the engine's death is not the cause to report; the handler reports and exits.
+    if (signals?.stopping === true) return await signals.ending;
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
         if (commanderText !== '') output.stderr(commanderText);
         return ExitCode.ok;
       }
-      const message = error.message.replace(/^error:\s*/i, '').trim();
-      return printError(new ExmitError(ExitCode.usage, message, 'Run "exmit --help" or "exmit <command> --help".'), json, output);
+      return printError(usageFromCommander(error.message, failed), json, output);
     }
     return report(error, json, verbose, output);
+  } finally {
+    if (signals?.stopping === false) signals.remove();
   }
 }
 
-function applyToTree(command: Command, capture: (text: string) => void, output: RunContext['output']): void {
-  command.exitOverride();
+const SIGNALS = {
+  SIGINT: { code: ExitCode.interrupted, name: 'SIGINT (Ctrl-C)' },
+  SIGTERM: { code: ExitCode.terminated, name: 'SIGTERM' },
+  SIGHUP: { code: ExitCode.hangup, name: 'SIGHUP (the terminal closed)' },
+} as const;
+
+/** The signal handlers of a run: whether a signal is ending it, and how to remove them. */
+export interface SignalHandlers {
+  /** A signal arrived: the run is being ended. */
+  readonly stopping: boolean;
+  /** Settles when the handler has reported; the process exits then (never settles otherwise). */
+  readonly ending: Promise<number>;
+  /** The run's output, silent once a signal arrived (what the command makes of its killed engine is not news). */
+  readonly output: RunContext['output'];
+  /** Removes the handlers (the run ended by itself). */
+  remove(): void;
+}
+
+/**
+ * Makes SIGINT, SIGTERM and SIGHUP end the run at once: the engine is killed (a hung WMI call or a
+ * busy step never holds the run), one line says so, and the process exits 128 + the signal's number.
+ */
+export function onSignals(args: readonly string[], json: boolean, output: RunContext['output'], stopEngines: () => Promise<number>): SignalHandlers {
+  const command = args.find((a) => !a.startsWith('-'));
+  let stopping = false;
+  let ended: (code: number) => void = () => {};
+  const ending = new Promise<number>((resolve) => { ended = resolve; });
+  const handler = (signal: keyof typeof SIGNALS): void => {
+    const { code, name } = SIGNALS[signal];
+    // A second signal while the engine is being stopped ends the process at once.
+    if (stopping) process.exit(code);
+    stopping = true;
+    void stopEngines().then((stopped) => finish(code, name, stopped));
+  };
+  const finish = (code: number, name: string, stopped: number): void => {
+    const changes = command === 'apply' || command === 'rollback';
+    const hint = changes
+      ? 'Run "exmit status" to see what is in place; "exmit rollback --all" repairs a run stopped part way.'
+      : 'Nothing was changed; run the command again when you are ready.';
+    // A spinner may be on the line: clear it first.
+    if (!json && output.stderrIsTty) output.stderr('\r\u001b[K');
+    printError(new ExmitError(code as ExitCodeValue, `stopped by ${name}${stopped > 0 ? ': the run and its PowerShell engine were ended' : ''}`, hint), json, output);
+    ended(code);
+    process.exit(code);
+  };
+  const names = Object.keys(SIGNALS) as (keyof typeof SIGNALS)[];
+  for (const signal of names) process.on(signal, handler);
+  return {
+    get stopping() {
+      return stopping;
+    },
+    ending,
+    output: {
+      stdout: (text) => {
+        if (!stopping) output.stdout(text);
+      },
+      stderr: (text) => {
+        if (!stopping) output.stderr(text);
+      },
+      stderrIsTty: output.stderrIsTty,
+    },
+    remove: () => {
+      for (const signal of names) process.off(signal, handler);
+    },
+  };
+}
+
+/** The flags every command takes that need no value: accepted before the command too, as in `exmit --json audit`. */
+const LEADING_FLAGS = new Set(['--json', '--verbose', '--no-color']);
+
+/** Moves those flags from before the command to after it, so that the command gets them (and `exmit --json aply` reports the unknown command). */
+export function flagsAfterCommand(args: readonly string[]): string[] {
+  let i = 0;
+  while (i < args.length && LEADING_FLAGS.has(args[i] ?? '')) i++;
+  if (i === 0 || i === args.length) return [...args];
+  const rest = args.slice(i);
+  const end = rest.indexOf('--');
+  return end === -1 ? [...rest, ...args.slice(0, i)] : [...rest.slice(0, end), ...args.slice(0, i), ...rest.slice(end)];
+}
+
+/** Commander's error as one line with a hint: the suggestion it makes, and the help of the command that refused. */
+function usageFromCommander(text: string, failed: Command | null): ExmitError {
+  const lines = text.replace(/^error:\s*/i, '').trim().split('\n');
+  const suggestion = /^\(Did you mean (.+)\?\)$/.exec(lines.find((l) => l.startsWith('(Did you mean')) ?? '');
+  const message = lines.filter((l) => !l.startsWith('(Did you mean')).join(' ');
+  const names: string[] = [];
+  for (let c: Command | null = failed; c !== null && c.parent !== null; c = c.parent) names.unshift(c.name());
+  const help = names.length === 0 ? 'Run "exmit --help" to see the commands.' : `Run "exmit ${names.join(' ')} --help" to see what it takes.`;
+  return new ExmitError(ExitCode.usage, message, suggestion !== null ? `Did you mean ${suggestion[1]}? ${help}` : help);
+}
+
+function applyToTree(command: Command, capture: (text: string) => void, output: RunContext['output'], onError: (command: Command) => void): void {
+  command.exitOverride((error) => {
+    onError(command);
+    throw error;
+  });
   command.configureOutput({ writeOut: (text) => output.stdout(text), writeErr: capture, outputError: () => {} });
-  for (const sub of command.commands) applyToTree(sub, capture, output);
+  for (const sub of command.commands) applyToTree(sub, capture, output, onError);
 }
 
 function report(error: unknown, json: boolean, verbose: boolean, output: RunContext['output']): number {

@@ -34,6 +34,8 @@ export interface EngineOptions {
   scriptPath?: string | undefined;
   /** Called with each stderr line the engine writes (for --verbose). */
   onStderr?: ((line: string) => void) | undefined;
+  /** Called once with the PowerShell and the script the engine is started with (for --verbose). */
+  onStart?: ((executable: string, script: string) => void) | undefined;
   /** Called with every progress event of every request (for --verbose). */
   onEvent?: ((event: EngineEvent) => void) | undefined;
   /** Milliseconds close() waits for the exit answer, then for the process to end, before it kills it (default CLOSE_GRACE_MS). */

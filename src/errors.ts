@@ -6,6 +6,12 @@ export const ExitCode = {
   exposed: 3,
   failedUndone: 4,
   failedNotUndone: 5,
+  /** Ended by SIGHUP (the terminal closed): 128 + 1, as shells report it. */
+  hangup: 129,
+  /** Ended by Ctrl-C (SIGINT): 128 + 2. */
+  interrupted: 130,
+  /** Ended by SIGTERM: 128 + 15. */
+  terminated: 143,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

@@ -1,5 +1,5 @@
 /** Options every command takes, turned into one typed, validated object before anything runs. */
-import { statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { inputError, usageError } from './errors.ts';
@@ -32,16 +32,29 @@ export interface RawCommon {
   stateDir?: string;
 }
 
-/** Adds the options every command takes; `withTarget` false for commands that read no server. */
-export function addCommonOptions(command: Command, withTarget = true): Command {
-  if (withTarget) command.option('--target <target>', 'local (this server) or image:DIR (a server image)', 'local');
+/** Which of the common options a command uses: it shows and takes only those (--json, --no-color, --verbose and --powershell always). */
+export interface CommonOptionUse {
+  /** --target: the command reads a server (local or an image). */
+  target: boolean;
+  /** --catalog: the command reads the catalog. */
+  catalog: boolean;
+  /** --state-dir: the command reads or writes the state folder. */
+  stateDir: boolean;
+}
+
+/** Every common option: commands that read a server, the catalog and the state folder (audit, apply, rollback, status). */
+export const ALL_COMMON: CommonOptionUse = { target: true, catalog: true, stateDir: true };
+
+/** Adds the common options `uses` names, and --json, --no-color, --verbose and --powershell. */
+export function addCommonOptions(command: Command, uses: CommonOptionUse = ALL_COMMON): Command {
+  if (uses.target) command.option('--target <target>', 'local (this server) or image:DIR (a server image)', 'local');
+  if (uses.catalog) command.option('--catalog <file|url>', 'catalog to use (default: newest verified: cached download or bundled)');
   command
-    .option('--catalog <file|url>', 'catalog to use (default: newest verified: cached download or bundled)')
     .option('--json', 'print exactly one JSON document on stdout')
     .option('--no-color', 'no colours (also: NO_COLOR)')
     .option('--verbose', 'say more on stderr')
-    .addOption(new Option('--powershell <path>', 'PowerShell to run the engine with'))
-    .addOption(new Option('--state-dir <dir>', 'configuration, trusted keys and catalog cache'));
+    .addOption(new Option('--powershell <path>', 'PowerShell to run the engine with'));
+  if (uses.stateDir) command.addOption(new Option('--state-dir <dir>', 'configuration, trusted keys and catalog cache'));
   return command;
 }
 
@@ -59,9 +72,47 @@ export function parseTarget(value: string, cwd: string = process.cwd()): EngineT
       throw inputError(`server image not found: ${full}`, 'Make one with "exmit collect --out DIR" on the server.');
     }
     if (!isDir) throw inputError(`server image is not a folder: ${full}`);
+    checkImageFolder(dir, full);
     return { kind: 'image', path: full };
   }
   throw usageError(`unknown --target "${value}": use local or image:DIR`);
+}
+
+const IMAGE_HINT = 'A server image is one server\'s folder with registry.xml and fs/, made by "exmit collect --out DIR" on the server.';
+
+/**
+ * Refuses a folder that is not one server's image before the engine reads it: a folder that holds
+ * images (as examples/ does) names the ones inside; a folder with nothing of an image says what one is.
+ * A folder with some of an image's files is left to the engine, which names the file that is missing.
+ */
+function checkImageFolder(written: string, full: string): void {
+  if (existsSync(path.join(full, 'registry.xml'))) return;
+  const entries = readdirSync(full, { withFileTypes: true });
+  if (entries.some((e) => e.name === 'fs' || /\.xml$/i.test(e.name))) return;
+  const inside = imagesInside(full, 2).map((p) => `--target image:${path.join(written, path.relative(full, p))}`);
+  if (inside.length > 0) {
+    throw inputError(`${full} is a folder of server images, not one image`, `${IMAGE_HINT} Found inside: ${inside.slice(0, 5).join(', ')}${inside.length > 5 ? ' and more' : ''}.`);
+  }
+  throw inputError(`${full} is not a server image: it has no registry.xml`, IMAGE_HINT);
+}
+
+/** Image folders (with registry.xml) under `dir`, up to `depth` levels down, in name order. */
+function imagesInside(dir: string, depth: number): string[] {
+  if (depth === 0) return [];
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const found: string[] = [];
+  for (const entry of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules').sort((a, b) => a.name.localeCompare(b.name))) {
+    const sub = path.join(dir, entry.name);
+    if (existsSync(path.join(sub, 'registry.xml'))) found.push(sub);
+    else found.push(...imagesInside(sub, depth - 1));
+    if (found.length > 20) break;
+  }
+  return found;
 }
 
 /** Validates the common options into one object. */
@@ -97,11 +148,12 @@ export function readCatalogTrustOptions(raw: { trust?: string[]; allowUnsigned?:
   return { trust: (raw.trust ?? []).map((t) => path.resolve(t)), allowUnsigned: raw.allowUnsigned === true };
 }
 
-/** The engine options of a run: --powershell, EXMIT_TIMEOUT_SECONDS, and PowerShell's stderr and progress shown with --verbose. */
+/** The engine options of a run: --powershell, EXMIT_TIMEOUT_SECONDS, and with --verbose which PowerShell runs, what it writes on stderr and its progress. */
 export function engineOptions(options: CommonOptions, ui: { debug(text: string): void }): EngineOptions {
   return {
     powershell: options.powershell,
     timeoutMs: options.timeoutMs,
+    onStart: (executable, script) => ui.debug(`PowerShell: ${executable}${options.powershell !== undefined && options.powershell !== '' ? ' (--powershell)' : process.env['EXMIT_POWERSHELL'] !== undefined && process.env['EXMIT_POWERSHELL'] !== '' ? ' (EXMIT_POWERSHELL)' : ''}, engine script ${script}`),
     onStderr: (line) => ui.debug(`powershell: ${line}`),
     onEvent: (event) => ui.debug(`engine: ${event.message}`),
   };

@@ -1,6 +1,7 @@
 /** stdout is the result: one JSON document, or the human rendering on stdout. */
 import type { RunOutput } from './context.ts';
 import type { ResolvedCatalog } from './catalog/source.ts';
+import { shippedName, SHIPPED } from './sea.ts';
 
 const processStdout: Pick<RunOutput, 'stdout'> = {
   stdout: (text) => {
@@ -30,4 +31,10 @@ export interface CatalogHeader {
 /** The `catalog` object of a resolved catalog. */
 export function catalogHeader(resolved: ResolvedCatalog): CatalogHeader {
   return { source: resolved.source, serial: resolved.catalog.serial, published: resolved.catalog.published, expires: resolved.catalog.expires, location: resolved.location };
+}
+
+/** The --verbose line naming the catalog file a run uses: where it came from, its path or URL, its serial. */
+export function catalogUsed(resolved: ResolvedCatalog): string {
+  const where = resolved.source === 'bundled' ? shippedName(SHIPPED.catalog) : resolved.location;
+  return `catalog: ${resolved.source} ${where} (serial ${resolved.catalog.serial}, published ${resolved.catalog.published})`;
 }

@@ -262,6 +262,10 @@ function Read-ExmitCliXmlFile {
         } catch {
             $reason = $_.Exception.Message
             if ($_.Exception.InnerException) { $reason = $_.Exception.InnerException.Message }
+            # A DTD is refused on purpose: say so in exmit's words (.NET's message advises enabling DTD processing).
+            if ($text -match '<!DOCTYPE') {
+                throw (New-ExmitError -Kind image -File $FileName -Message ('{0}: not well-formed XML: it has a DTD (<!DOCTYPE>), which exmit refuses and no PowerShell export has' -f $FileName))
+            }
             throw (New-ExmitError -Kind image -File $FileName -Message ('{0}: not well-formed XML: {1}' -f $FileName, $reason))
         } finally {
             $xmlReader.Close()

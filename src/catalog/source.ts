@@ -73,13 +73,14 @@ export async function resolveCatalog(request: CatalogRequest): Promise<ResolvedC
     if (/^(https?|file):/i.test(request.catalog)) {
       const url = checkFeedUrl(request.catalog, false);
       warnings.push(...tlsEnvironmentWarnings(request.env ?? process.env));
+      // The admin asked for this catalog: a feed that cannot be reached is an error, never a silent switch to another catalog.
       try {
         const winHttp = await winHttpProxyOf(request.windows ?? null, config.proxy, request.env ?? process.env);
         const downloaded = await downloadCatalog(
           url,
           { proxy: config.proxy, ca: null, timeoutMs: DEFAULT_TIMEOUT_SECONDS * 1000, allowInsecure: false, env: request.env, winHttp },
           null,
-          { keys, now, allowExpired: false, allowUnsigned, previous: null },
+          { keys, now, allowExpired: false, allowUnsigned, previous: null, unsignedOption: request.purpose === 'read' },
         );
         if (downloaded === 'not-modified') throw new FeedUnreachableError(`${url.href}: unexpected 304 Not Modified`);
         await judgeOutside(downloaded.verified, previous, url.href, stateDir, request, warnings);
@@ -87,15 +88,14 @@ export async function resolveCatalog(request: CatalogRequest): Promise<ResolvedC
         return { catalog: downloaded.verified.catalog, source: 'url', location: url.href, warnings };
       } catch (error) {
         if (!(error instanceof FeedUnreachableError)) throw error;
-        warnings.push(`${error.message}; using the ${base.source === 'cache' ? 'cached' : 'bundled'} catalog (serial ${base.catalog.serial}) instead`);
-        return { ...base, warnings };
+        throw new FeedUnreachableError(`--catalog ${error.message}`, `Check the URL, the proxy (HTTPS_PROXY/NO_PROXY, or proxy in config.json) and the firewall; or leave out --catalog to use the newest verified catalog (the ${base.source === 'cache' ? 'cached' : 'bundled'} one, serial ${base.catalog.serial}).`);
       }
     }
     const file = path.resolve(request.catalog);
     const bytes = readCatalogFile(file);
     const sigFile = `${file}.sig`;
     const signatureText = readOptionalText(sigFile);
-    const verified = verifyCatalog({ bytes, signatureText, what: file, sigWhat: sigFile, keys, now, allowExpired: false, allowUnsigned, previous: null });
+    const verified = verifyCatalog({ bytes, signatureText, what: file, sigWhat: sigFile, keys, now, allowExpired: false, allowUnsigned, previous: null, unsignedOption: request.purpose === 'read' });
     await judgeOutside(verified, previous, file, stateDir, request, warnings);
     if (verified.key === null) warnings.push(`${file} is unsigned (--allow-unsigned): not verified, read-only use`);
     return { catalog: verified.catalog, source: 'file', location: file, warnings };

@@ -30,16 +30,18 @@ export function auditCommand(context: RunContext): Command {
 export async function runAudit(context: Pick<RunContext, 'startEngine'>, options: CommonOptions, trust: CatalogTrustOptions, ui: Ui): Promise<AuditReport> {
   const { withEngine } = await import('../powershell/door.ts');
   return withEngine(() => context.startEngine(engineOptions(options, ui)), async (engine) => {
-    const [{ resolveCatalog }, { windowsHostFor }, { readCheckedConfig, blockedIds }, { resolveStateDir }, server, report] = await Promise.all([
+    const [{ resolveCatalog }, { windowsHostFor }, { readCheckedConfig, blockedIds }, { resolveStateDir }, server, report, { catalogUsed }] = await Promise.all([
       import('../catalog/source.ts'),
       import('../powershell/windows-host.ts'),
       import('../state/config.ts'),
       import('../state/paths.ts'),
       import('../server.ts'),
       import('../audit/report.ts'),
+      import('../output.ts'),
     ]);
     const windows = windowsHostFor({ get: () => engine });
     const resolved = await resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned, windows });
+    ui.debug(catalogUsed(resolved));
     const blocked = blockedIds(await readCheckedConfig(resolveStateDir(options.stateDir), windows));
     const { reading, iis } = await ui.spin('Reading the server', async (status) => {
       const reading = await server.readServer(engine, options.target, server.servicesWanted(resolved.catalog));

@@ -31,7 +31,7 @@ export function catalogKeygenCommand(context: RunContext): Command {
     .description('make an Ed25519 signing key pair: DIR/NAME.key (owner-only) and DIR/NAME.pub (with its key id)')
     .requiredOption('--out <dir>', 'folder to write the key pair into')
     .option('--name <name>', 'file name of the pair, without extension', 'exmit-signing');
-  addCommonOptions(command, false).action(async (raw: RawKeygenOptions) => {
+  addCommonOptions(command, { target: false, catalog: false, stateDir: false }).action(async (raw: RawKeygenOptions) => {
     const options = readKeygenOptions(raw);
     const [{ createUi }, { printJson, printText }, { writeKeyPair }, { withLazyEngine }, { windowsHostFor }] = await Promise.all([
       import('../ui.ts'),

@@ -29,7 +29,7 @@ export function catalogSignCommand(context: RunContext): Command {
     .description('check a catalog and write its detached signature FILE.sig')
     .argument('<file>', 'catalog XML file')
     .requiredOption('--key <key>', 'private key file made by "exmit catalog keygen"');
-  addCommonOptions(command, false).action(async (file: string, raw: RawSignOptions) => {
+  addCommonOptions(command, { target: false, catalog: false, stateDir: false }).action(async (file: string, raw: RawSignOptions) => {
     const options = readSignOptions(file, raw);
     const [{ createUi }, { printJson, printText }, { MAX_CATALOG_BYTES }, { sha256Hex }, { writeFileAtomic }, { readPrivateKeyFile }, { withLazyEngine }, { windowsHostFor }, { keyIdOf, rawPublicKey }, { signCatalogBytes }, { checkBeforeSigning }] = await Promise.all([
       import('../ui.ts'),

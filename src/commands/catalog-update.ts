@@ -76,7 +76,7 @@ export function catalogUpdateCommand(context: RunContext): Command {
     .option('--allow-http', 'allow http: and file: URLs (the signature is still required)')
     .option('--allow-expired', 'accept an expired catalog')
     .option('--timeout <seconds>', `give up after this many seconds per download (default ${DEFAULT_UPDATE_TIMEOUT_SECONDS})`);
-  addCommonOptions(command, false).action(async (raw: RawUpdateOptions) => {
+  addCommonOptions(command, { target: false, catalog: false, stateDir: true }).action(async (raw: RawUpdateOptions) => {
     const options = readUpdateOptions(raw);
     const [{ createUi }, { printJson, printText }, { resolveStateDir }, { readTrustFiles }, { withLazyEngine }, { windowsHostFor }, { updateFromFeed }] = await Promise.all([
       import('../ui.ts'),

@@ -33,7 +33,7 @@ export function catalogVerifyCommand(context: RunContext): Command {
     .argument('<file>', 'catalog XML file; its signature is FILE.sig')
     .option('--trust <pubfile>', 'also trust this public key file (repeatable)', collectRepeated, [])
     .option('--allow-expired', 'accept an expired catalog');
-  addCommonOptions(command, false).action(async (file: string, raw: RawVerifyOptions) => {
+  addCommonOptions(command, { target: false, catalog: false, stateDir: true }).action(async (file: string, raw: RawVerifyOptions) => {
     const options = readVerifyOptions(file, raw);
     const [{ createUi }, { printJson, printText }, { MAX_CATALOG_BYTES }, { readCheckedConfig }, { readCache }, { resolveStateDir }, { readTrustFiles }, { withLazyEngine }, { windowsHostFor }, { mergeTrustedKeys }, { previousFor }, { isExpired, verifyCatalog }] = await Promise.all([
       import('../ui.ts'),

@@ -14,7 +14,7 @@ import { catalogSignCommand } from './catalog-sign.ts';
 /** The `catalog` command group. */
 export function catalogCommand(context: RunContext): Command {
   const catalog = new Command('catalog').description('the catalog of mitigations: list, show, verify, update, keygen, sign');
-  const list = addCatalogTrustOptions(addCommonOptions(new Command('list').description('list the catalog\'s mitigations'), false)).action(async (raw) => {
+  const list = addCatalogTrustOptions(addCommonOptions(new Command('list').description('list the catalog\'s mitigations'), { target: false, catalog: true, stateDir: true })).action(async (raw) => {
     const options = readCommonOptions(raw);
     const trust = readCatalogTrustOptions(raw);
     const [{ createUi }, { printJson, printText, catalogHeader }] = await Promise.all([import('../ui.ts'), import('../output.ts')]);
@@ -22,23 +22,26 @@ export function catalogCommand(context: RunContext): Command {
     const resolved = await resolveForRead(context, options, trust, ui);
     for (const warning of resolved.warnings) ui.say(ui.warn(`warning: ${warning}`));
     if (options.json) {
-      printJson({ catalog: catalogHeader(resolved), mitigations: resolved.catalog.mitigations }, context.output);
+      printJson({ catalog: catalogHeader(resolved), mitigations: resolved.catalog.mitigations, warnings: resolved.warnings }, context.output);
     } else {
       printText(renderList(resolved, ui), context.output);
     }
     context.exitCode = 0;
   });
-  const show = addCatalogTrustOptions(addCommonOptions(new Command('show').description('show one mitigation (by id or CVE)').argument('<id>', 'mitigation id or CVE number'), false)).action(async (id: string, raw) => {
+  const show = addCatalogTrustOptions(addCommonOptions(new Command('show').description('show one mitigation (by id or CVE)').argument('<id>', 'mitigation id or CVE number'), { target: false, catalog: true, stateDir: true })).action(async (id: string, raw) => {
     const options = readCommonOptions(raw);
     const trust = readCatalogTrustOptions(raw);
-    const [{ createUi }, { printJson, printText, catalogHeader }, { findMitigation }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('../catalog/parse.ts')]);
+    const [{ createUi }, { printJson, printText, catalogHeader }, { findMitigation }, { nearestId }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('../catalog/parse.ts'), import('../apply/select.ts')]);
     const ui = createUi(options, context.output);
     const resolved = await resolveForRead(context, options, trust, ui);
     for (const warning of resolved.warnings) ui.say(ui.warn(`warning: ${warning}`));
     const found = findMitigation(resolved.catalog, id);
-    if (found.length === 0) throw usageError(`unknown mitigation id "${id}"`, 'Run "exmit catalog list" to see the ids.');
+    if (found.length === 0) {
+      const near = nearestId(resolved.catalog, id.toLowerCase());
+      throw usageError(`unknown mitigation id "${id}"`, near !== null ? `Did you mean "${near}"? "exmit catalog list" shows every id.` : '"exmit catalog list" shows every id and CVE.');
+    }
     if (options.json) {
-      printJson({ catalog: catalogHeader(resolved), mitigations: found }, context.output);
+      printJson({ catalog: catalogHeader(resolved), mitigations: found, warnings: resolved.warnings }, context.output);
     } else {
       printText(found.map((m) => renderOne(m, ui)).join('\n'), context.output);
     }
@@ -56,9 +59,12 @@ export function catalogCommand(context: RunContext): Command {
 /** The catalog for a read-only command; on Windows the engine (started only there) checks the state folder first. */
 async function resolveForRead(context: RunContext, options: CommonOptions, trust: CatalogTrustOptions, ui: Ui): Promise<ResolvedCatalog> {
   const [{ withLazyEngine }, { windowsHostFor }, { resolveCatalog }] = await Promise.all([import('../powershell/door.ts'), import('../powershell/windows-host.ts'), import('../catalog/source.ts')]);
-  return withLazyEngine(() => context.startEngine(engineOptions(options, ui)), (engine) =>
+  const { catalogUsed } = await import('../output.ts');
+  const resolved = await withLazyEngine(() => context.startEngine(engineOptions(options, ui)), (engine) =>
     resolveCatalog({ catalog: options.catalog, stateDir: options.stateDir, purpose: 'read', trust: trust.trust, allowUnsigned: trust.allowUnsigned, windows: windowsHostFor(engine) }),
   );
+  ui.debug(catalogUsed(resolved));
+  return resolved;
 }
 
 function renderList(resolved: ResolvedCatalog, ui: Ui): string {

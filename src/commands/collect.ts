@@ -3,13 +3,11 @@ import path from 'node:path';
 import { Command } from 'commander';
 import type { RunContext } from '../context.ts';
 import { addCommonOptions, engineOptions, readCommonOptions, type RawCommon } from '../options.ts';
-import { usageError } from '../errors.ts';
 
 /** The `collect` command. */
 export function collectCommand(context: RunContext): Command {
-  return addCommonOptions(new Command('collect').description('save a server image of this server for offline audits').requiredOption('--out <dir>', 'folder to write the image to (new or empty)')).action(async (raw: RawCommon & { out: string }) => {
+  return addCommonOptions(new Command('collect').description('save a server image of this server for offline audits').requiredOption('--out <dir>', 'folder to write the image to (new or empty)'), { target: false, catalog: false, stateDir: false }).action(async (raw: RawCommon & { out: string }) => {
     const options = readCommonOptions(raw);
-    if (options.target.kind !== 'local') throw usageError('collect reads the live server: --target must be local');
     const out = path.resolve(raw.out);
     const [{ createUi }, { printJson, printText }, { withEngine }, { checkPreflight }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('../powershell/door.ts'), import('../server.ts')]);
     const ui = createUi(options, context.output);

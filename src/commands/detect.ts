@@ -7,7 +7,7 @@ import type { DetectResult } from '../exchange/detect.ts';
 
 /** The `detect` command. */
 export function detectCommand(context: RunContext): Command {
-  return addCommonOptions(new Command('detect').description('what Exchange is here: product, build, CU/SU name, roles')).action(async (raw) => {
+  return addCommonOptions(new Command('detect').description('what Exchange is here: product, build, CU/SU name, roles'), { target: true, catalog: false, stateDir: false }).action(async (raw) => {
     const options = readCommonOptions(raw);
     const [{ createUi }, { printJson, printText }] = await Promise.all([import('../ui.ts'), import('../output.ts')]);
     const ui = createUi(options, context.output);

@@ -68,6 +68,23 @@ export interface EngineExit {
   killed: boolean;
 }
 
+/** Every engine this process started that has not ended yet (a signal stops them all: stopEngines). */
+const running = new Set<EngineSession>();
+
+/** How long stopEngines waits for killed engines to be gone (they die at once; this only bounds the wait). */
+const STOP_WAIT_MS = 2_000;
+
+/** Kills every engine this process started that still runs (SIGINT, SIGTERM: the run ends now) and waits, briefly, until they are gone. Resolves to how many it stopped. */
+export async function stopEngines(): Promise<number> {
+  const sessions = [...running];
+  for (const session of sessions) session.stop();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, STOP_WAIT_MS); });
+  await Promise.race([Promise.all(sessions.map((s) => s.gone)), late]);
+  clearTimeout(timer);
+  return sessions.length;
+}
+
 interface Waiter {
   op: OpName;
   resolve(result: unknown): void;
@@ -91,6 +108,8 @@ export class EngineSession implements Engine {
   private exitId: number | null = null;
   private closing: Promise<void> | null = null;
   private killed = false;
+  /** The engine wrote at least one line: it started (a timeout before that is a slow start). */
+  private answered = false;
 
   /** Use startEngine(). */
   constructor(child: ChildProcessWithoutNullStreams, executable: string, options: EngineOptions) {
@@ -109,6 +128,7 @@ export class EngineSession implements Engine {
       if (this.stderrLines.length < 200) this.stderrLines.push(line);
       options.onStderr?.(line);
     });
+    running.add(this);
     this.ended = new Promise<void>((resolve) => {
       // 'error' alone when it could not be started (ENOENT); 'close' once it ended and its pipes closed.
       child.once('error', (error: NodeJS.ErrnoException) => {
@@ -149,8 +169,9 @@ export class EngineSession implements Engine {
     const raw = await new Promise<unknown>((resolve, reject) => {
       const expire = (): void => {
         this.pending.delete(id);
+        const started = this.answered;
         this.abandon();
-        reject(engineError('environment', `PowerShell did not answer the ${op} request within ${Math.round(timeoutMs / 1000)} s and was stopped`, null, 'A hung WMI/CIM or IIS call is the usual cause; run again with --verbose to see what it was doing.'));
+        reject(engineError('environment', `PowerShell did not answer the ${op} request within ${Math.round(timeoutMs / 1000)} s and was stopped`, null, slowHint(op, request, started)));
       };
       let timer = setTimeout(expire, timeoutMs);
       this.pending.set(id, {
@@ -175,11 +196,21 @@ export class EngineSession implements Engine {
     }
   }
 
+  /** Kills the engine now (the run was interrupted); pending requests fail with its death. */
+  stop(): void {
+    this.abandon();
+  }
+
+  /** Settles once the process has ended (or could not be started). */
+  get gone(): Promise<void> {
+    return this.ended;
+  }
+
   /** Kills the engine and lets go of its pipes (a hung child's own children may still hold them). */
   private abandon(): void {
     if (this.exitInfo !== null) return;
     this.killed = true;
-    this.child.kill('SIGKILL');
+    killTree(this.child);
     this.child.stdin.destroy();
     this.child.stdout.destroy();
     this.child.stderr.destroy();
@@ -216,6 +247,7 @@ export class EngineSession implements Engine {
   private onLine(raw: string): void {
     const line = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
     if (line.trim() === '') return;
+    this.answered = true;
     let message: unknown;
     try {
       message = JSON.parse(line);
@@ -262,6 +294,7 @@ export class EngineSession implements Engine {
 
   private onExit(exitCode: number | undefined, signal: string | undefined, message: string | undefined, code: string | undefined): void {
     if (this.exitInfo !== null) return;
+    running.delete(this);
     this.exitInfo = { exitCode, signal, killed: this.killed };
     const error = this.deathError(exitCode, signal, message, code);
     this.exited = error;
@@ -292,6 +325,45 @@ export class EngineSession implements Engine {
   }
 }
 
+const MORE_TIME = 'EXMIT_TIMEOUT_SECONDS=600 gives every request more time.';
+
+/** The hint of a timeout: what was slow, from how far the engine got and what it was asked. */
+function slowHint(op: OpName, request: unknown, started: boolean): string {
+  if (!started) return `PowerShell never answered, so its start was what was slow: antivirus scanning PowerShell, a slow disk or a damaged installation is the usual cause; run again with --verbose to see what it wrote. ${MORE_TIME}`;
+  const target = typeof request === 'object' && request !== null ? (request as { target?: { kind?: unknown } }).target : undefined;
+  const image = target?.kind === 'image';
+  switch (op) {
+    case 'preflight':
+    case 'gather':
+      return image
+        ? `Reading the image's files was slow (an image on a slow or unreachable share?); run again with --verbose to see what it was doing. ${MORE_TIME}`
+        : `Reading the server was slow: a hung WMI/CIM, registry or IIS call is the usual cause; run again with --verbose to see what it was doing. ${MORE_TIME}`;
+    case 'readFiles':
+      return `Reading the IIS configuration files (web.config) was slow${image ? ' (an image on a slow share?)' : ': a busy or unreachable disk or share'}; run again with --verbose. ${MORE_TIME}`;
+    case 'execute':
+      return `A change step was slow (an IIS or service call that hangs) and did not finish: "exmit status" shows what is in place, "exmit rollback --all" repairs the run. ${MORE_TIME}`;
+    case 'collect':
+      return `Copying the server's files into the image was slow; run again with --verbose to see which file it was on. ${MORE_TIME}`;
+    case 'exit':
+      return 'PowerShell did not end when asked; it was stopped, and nothing is left running.';
+    default:
+      return `Run again with --verbose to see what PowerShell was doing. ${MORE_TIME}`;
+  }
+}
+
+/** Kills the engine and, on POSIX, every process in its group (a launcher's PowerShell, a hung call's children). */
+function killTree(child: ChildProcessWithoutNullStreams): void {
+  if (process.platform !== 'win32' && child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+      return;
+    } catch {
+      // The group is gone already (or was never made): kill the process itself below.
+    }
+  }
+  child.kill('SIGKILL');
+}
+
 function truncate(text: string): string {
   const one = text.replace(/\s+/g, ' ').trim();
   return one.length > 200 ? `${one.slice(0, 200)}...` : one;
@@ -303,9 +375,13 @@ export function startEngine(options: EngineOptions = {}): EngineSession {
   const executable = resolvePowerShell(options.powershell);
   const script = options.scriptPath ?? engineScriptPath();
   if (!existsSync(script)) throw inputError(`engine script missing: ${script}`, 'The exmit package is incomplete; reinstall it (a checkout: npm run build).');
+  options.onStart?.(executable, script);
   const child = spawn(executable, powerShellArguments(script), {
     stdio: ['pipe', 'pipe', 'pipe'],
     windowsHide: true,
+    // Its own process group on POSIX, so that stopping it stops what it started too: pwsh installed
+    // as a dotnet tool is a launcher whose child, `dotnet pwsh.dll`, is the real PowerShell.
+    detached: process.platform !== 'win32',
     env: { ...process.env, POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' },
   });
   return new EngineSession(child, executable, { ...options, timeoutMs });

@@ -155,7 +155,7 @@ export async function downloadCatalog(
   url: URL,
   transport: TransportOptions,
   validators: { etag: string | null; lastModified: string | null } | null,
-  check: { keys: readonly TrustedKey[]; now: Date; allowExpired: boolean; allowUnsigned: boolean; previous: PreviousCatalog | null },
+  check: { keys: readonly TrustedKey[]; now: Date; allowExpired: boolean; allowUnsigned: boolean; previous: PreviousCatalog | null; unsignedOption?: boolean },
 ): Promise<DownloadedCatalog | 'not-modified'> {
   const fetched = await fetchFeedFile(url.href, transport, MAX_CATALOG_BYTES, validators);
   if (fetched.status === 'not-modified') return 'not-modified';

@@ -32,6 +32,8 @@ export interface VerifyRequest {
   allowUnsigned: boolean;
   /** null: no replay check. */
   previous: PreviousCatalog | null;
+  /** The command takes --allow-unsigned (audit, catalog list/show): only then does the hint name it. */
+  unsignedOption?: boolean;
   /** The exmit version checked against `requires` (default: this one). */
   version?: string;
 }
@@ -50,7 +52,7 @@ export interface VerifiedCatalog {
 export function verifyCatalog(request: VerifyRequest): VerifiedCatalog {
   let key: TrustedKey | null = null;
   if (!request.allowUnsigned) {
-    if (request.signatureText === null) throw inputError(`${request.what}: no signature (${request.sigWhat} is missing)`, 'Sign it with "exmit catalog sign FILE --key KEY"; --allow-unsigned is for authoring and dry runs only.');
+    if (request.signatureText === null) throw inputError(`${request.what}: no signature (${request.sigWhat} is missing)`, `Sign it with "exmit catalog sign FILE --key KEY"${request.unsignedOption === true ? '; --allow-unsigned reads it unsigned, for authoring and dry runs only' : ''}.`);
     key = verifyCatalogSignature(request.bytes, request.signatureText, request.keys, request.what, request.sigWhat);
   }
   const catalog = parseCatalog(decodeUtf8(request.bytes, request.what), request.what, { now: request.now });

@@ -132,15 +132,15 @@ test('keygen, sign, verify and update end to end through a proxy; 304; tampering
   assert.match(slow.stderr, /no complete answer within 1 s/);
   assert.deepEqual(readFileSync(cacheFile), cached);
 
-  // feed down: update fails with exit 1, list --catalog URL falls back to the cache with one warning
+  // feed down: update fails with exit 1; list --catalog URL too (the admin asked for that catalog), naming the cached one it would use without --catalog
   const down = await exmit(['catalog', 'update', '--state-dir', state, '--url', 'https://127.0.0.1:1/catalog.xml', '--ca', tls.certFile]);
   assert.equal(down.code, 1);
   assert.match(down.stderr, /cannot be reached/);
-  const fallback = await exmit(['catalog', 'list', '--state-dir', state, '--catalog', 'https://127.0.0.1:1/catalog.xml', '--json']);
-  assert.equal(fallback.code, 0, fallback.stdout);
-  assert.equal((JSON.parse(fallback.stdout) as { catalog: { source: string } }).catalog.source, 'cache');
-  assert.equal(fallback.stderr.split('\n').filter((l) => l.startsWith('warning:')).length, 1);
-  assert.match(fallback.stderr, /cannot be reached.*using the cached catalog/);
+  const explicit = await exmit(['catalog', 'list', '--state-dir', state, '--catalog', 'https://127.0.0.1:1/catalog.xml', '--json']);
+  assert.equal(explicit.code, 1, explicit.stdout);
+  const explicitError = (JSON.parse(explicit.stdout) as { error: { code: number; message: string; hint: string } }).error;
+  assert.match(explicitError.message, /^--catalog https:\/\/127\.0\.0\.1:1\/catalog\.xml: cannot be reached/);
+  assert.match(explicitError.hint, new RegExp(`the cached one, serial ${SERIAL}`));
   assert.deepEqual(readFileSync(cacheFile), cached);
 
   // a state folder writable by others is refused, naming the path and the fix

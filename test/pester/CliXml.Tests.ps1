@@ -168,6 +168,7 @@ Describe 'Hostile and broken CliXml' {
         $e.file | Should -Be 'registry.xml'
         $e.message | Should -Match '^registry\.xml: '
         $e.message | Should -Match 'DTD'
+        $e.message | Should -Not -Match 'DtdProcessing|enable DTD'
         $e.message | Should -Not -Match "[`r`n]"
     }
 

@@ -85,7 +85,7 @@ Describe 'the module' {
 
 Describe 'Get-ExmitServer and Get-ExmitAudit on the bundled example' {
     It 'Get-ExmitServer returns what detect finds' {
-        $server = Get-ExmitServer -Target $Example -StateDir $StateDir -ExmitPath $Cli
+        $server = Get-ExmitServer -Target $Example -ExmitPath $Cli
         $server.product | Should -Be 'Exchange Server 2019'
         $server.build | Should -Be '15.2.1118.15'
         $server.name | Should -Be 'Exchange 2019 CU12 Oct22SU'
@@ -156,7 +156,7 @@ Describe 'exit codes become terminating errors with the message and hint' {
         try {
             $copy = Import-Module (Join-Path $release 'Exmit/Exmit.psd1') -Force -PassThru
             $copy.ModuleBase | Should -Be (Join-Path $release 'Exmit')
-            (& $copy.ExportedCommands['Get-ExmitServer'] -Target $Example -StateDir $StateDir).build | Should -Be '15.2.1118.15'
+            (& $copy.ExportedCommands['Get-ExmitServer'] -Target $Example).build | Should -Be '15.2.1118.15'
         } finally {
             Get-Module Exmit | Remove-Module
             Import-Module (Join-Path $ModuleFolder 'Exmit.psd1') -Force

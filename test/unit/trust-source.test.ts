@@ -44,11 +44,14 @@ test('a bundled catalog more than 90 days old warns, unless a newer catalog is c
   assert.deepEqual(withCache.warnings, []);
 });
 
-test('--catalog URL: a feed that is down falls back to the newest catalog with exactly one warning', async () => {
-  const resolved = await resolveCatalog({ catalog: 'https://127.0.0.1:1/catalog.xml', stateDir: stateWithCache(bundled.serial + 5), purpose: 'read', now: soon, env: {} });
-  assert.equal(resolved.source, 'cache');
-  assert.equal(resolved.warnings.length, 1);
-  assert.match(resolved.warnings[0] ?? '', /cannot be reached.*using the cached catalog/);
+test('--catalog URL: a feed that is down is an error naming the URL (exit 1), not a switch to another catalog; the hint names the one used without --catalog', async () => {
+  await assert.rejects(resolveCatalog({ catalog: 'https://127.0.0.1:1/catalog.xml', stateDir: stateWithCache(bundled.serial + 5), purpose: 'read', now: soon, env: {} }), (error: unknown) => {
+    assert.ok(error instanceof ExmitError);
+    assert.equal(error.code, 1);
+    assert.match(error.message, /^--catalog https:\/\/127\.0\.0\.1:1\/catalog\.xml: cannot be reached/);
+    assert.match(error.hint ?? '', new RegExp(`leave out --catalog to use the newest verified catalog \\(the cached one, serial ${bundled.serial + 5}\\)`));
+    return true;
+  });
 });
 
 test('--catalog FILE: signature needed; --allow-unsigned read-only; apply refuses it (exit 2) and an older catalog', async () => {
