@@ -61,7 +61,7 @@ export function terminalConfirm(context: RunContext, ui: Ui): RunInput['confirm'
 export async function withRunInput<T>(context: RunContext, options: ChangeOptions, ui: Ui, purpose: 'apply' | 'read', work: (input: Omit<RunInput, 'confirm'>, header: CatalogHeader, catalog: Catalog) => Promise<T>): Promise<T> {
   const { withEngine } = await import('../powershell/door.ts');
   return withEngine(() => context.startEngine(engineOptions(options.common, ui)), async (engine: Engine) => {
-    const [{ resolveCatalog }, { windowsHostFor }, { readCheckedConfig, blockedIds }, { resolveStateDir }, { catalogHeader }, { faultFromEnv }] = await Promise.all([
+    const [{ resolveCatalog }, { windowsHostFor }, { readCheckedConfig, blockedIds }, { resolveStateDir }, { catalogHeader, catalogUsed }, { faultFromEnv }] = await Promise.all([
       import('../catalog/source.ts'),
       import('../powershell/windows-host.ts'),
       import('../state/config.ts'),
@@ -76,10 +76,10 @@ export async function withRunInput<T>(context: RunContext, options: ChangeOption
       await guardStateWrite(defaultStateDir(), windows);
     }
     const resolved = await resolveCatalog({ catalog: options.common.catalog, stateDir: options.common.stateDir, purpose, trust: options.trust, allowUnsigned: options.allowUnsigned, windows });
-    for (const w of resolved.warnings) ui.say(ui.warn(`warning: ${w}`));
+    ui.debug(catalogUsed(resolved));
     const blocked = blockedIds(await readCheckedConfig(resolveStateDir(options.common.stateDir), windows));
     const header = catalogHeader(resolved);
-    return work({ engine, target: options.common.target, catalog: resolved.catalog, catalogSerial: resolved.catalog.serial, blocked, yes: options.yes, dryRun: options.dryRun, fault: faultFromEnv(), progress: (text) => ui.debug(text) }, header, resolved.catalog);
+    return work({ engine, target: options.common.target, catalog: resolved.catalog, catalogSerial: resolved.catalog.serial, blocked, yes: options.yes, dryRun: options.dryRun, fault: faultFromEnv(), progress: (text) => ui.debug(text), catalogWarnings: resolved.warnings }, header, resolved.catalog);
   });
 }
 

@@ -90,6 +90,8 @@ export interface RunInput {
   /** A test hook passed to the engine (EXMIT_TEST_FAULT, honoured only by an engine run with EXMIT_TEST_HOOKS=1). */
   fault: unknown;
   progress: (text: string) => void;
+  /** The catalog's own warnings (an old bundled catalog, a feed that could not be reached), carried into the report. */
+  catalogWarnings?: readonly string[];
 }
 
 const APPHOST_PATH = 'C:\\Windows\\System32\\inetsrv\\config\\applicationHost.config';
@@ -293,7 +295,7 @@ export async function runApply(input: RunInput, request: { ids: string[]; needed
     const selected = selectForApply(input.catalog, server.audit, request);
     const plan = planChanges(selected, planInputOf(server));
     requireRewriteModule(plan.changes, server.iis);
-    const report: RunReport = { server: server.reading.server, dryRun: input.dryRun, results: resultsOf(selected, plan), plan: plan.changes.map((c) => describeChange(c.change)), diffs: [], journal: null, warnings: interrupted.length > 0 ? [`an earlier run was interrupted (${interrupted.map((i) => i.name).join(', ')}): "exmit rollback --all" repairs it`] : [] };
+    const report: RunReport = { server: server.reading.server, dryRun: input.dryRun, results: resultsOf(selected, plan), plan: plan.changes.map((c) => describeChange(c.change)), diffs: [], journal: null, warnings: [...(input.catalogWarnings ?? []), ...(interrupted.length > 0 ? [`an earlier run was interrupted (${interrupted.map((i) => i.name).join(', ')}): "exmit rollback --all" repairs it`] : [])] };
     const applying = selected.filter((s) => s.skip === null && !s.already && (plan.byMitigation.get(s.mitigation.id) ?? []).length > 0);
     if (plan.changes.length === 0) return report;
 
@@ -399,7 +401,7 @@ export async function runRollback(input: RunInput, request: { ids: string[]; all
   const body = async (): Promise<RunReport> => {
     const state = await readExmitState(input.engine, input.target);
     const server = await readState(input, new Set());
-    const report: RunReport = { server: server.reading.server, dryRun: input.dryRun, results: [], plan: [], diffs: [], journal: null, warnings: [] };
+    const report: RunReport = { server: server.reading.server, dryRun: input.dryRun, results: [], plan: [], diffs: [], journal: null, warnings: [...(input.catalogWarnings ?? [])] };
     const ids = request.all ? Object.keys(state.ledger.mitigations) : named.map((m) => m.id);
     for (const m of named) {
       if (state.ledger.mitigations[m.id] !== undefined) continue;

@@ -14,7 +14,7 @@ export function applyCommand(context: RunContext): Command {
     const request = { ids, needed: raw['needed'] === true, allowBreaking: raw['allowBreaking'] === true };
     try {
       const report = await withRunInput(context, options, ui, options.dryRun ? 'read' : 'apply', (input, catalog) => runApply({ ...input, confirm: terminalConfirm(context, ui) }, request).then((r) => ({ ...r, catalog })));
-      for (const w of report.warnings) ui.say(ui.warn(`warning: ${w}`));
+      for (const w of report.warnings) ui.say(ui.err.warn(`warning: ${w}`));
       if (options.common.json) printJson(report, context.output);
       else printText(renderRun(report, ui, options.common.verbose), context.output);
       context.exitCode = ExitCode.ok;

@@ -15,7 +15,7 @@ export function rollbackCommand(context: RunContext): Command {
       const ui = createUi(options.common, context.output);
       try {
         const report = await withRunInput(context, options, ui, 'read', (input, catalog) => runRollback({ ...input, confirm: terminalConfirm(context, ui) }, { ids, all: raw['all'] === true }).then((r) => ({ ...r, catalog })));
-        for (const w of report.warnings) ui.say(ui.warn(`warning: ${w}`));
+        for (const w of report.warnings) ui.say(ui.err.warn(`warning: ${w}`));
         if (options.common.json) printJson(report, context.output);
         else printText(renderRun(report, ui, options.common.verbose), context.output);
         context.exitCode = ExitCode.ok;
