@@ -37,15 +37,25 @@ export function buildEngineText(root: string): string {
 /**
  * The source without its comments and comment-based help: lines that are only a comment, and
  * `<# ... #>` blocks that start a line. PowerShell parses the whole engine at every start, so what it
- * need not read is time saved on every run; the sources keep their comments. The engine has no
- * here-strings (build refuses them, since they could hold a line that looks like a comment).
+ * need not read is time saved on every run; the sources keep their comments. Here-strings are kept
+ * exactly as written (a line in one may look like a comment).
  */
 export function stripComments(text: string): string {
   const out: string[] = [];
   let inBlock = false;
+  let hereEnd: string | null = null;
   for (const line of text.split('\n')) {
     const trimmed = line.trim();
-    if (/@['"]$/.test(trimmed)) throw new Error('build-engine: a here-string; the comment stripper does not handle them');
+    if (hereEnd !== null) {
+      out.push(line);
+      if (line.startsWith(hereEnd)) hereEnd = null;
+      continue;
+    }
+    if (/@['"]$/.test(trimmed)) {
+      hereEnd = trimmed.endsWith("'") ? "'@" : '"@';
+      out.push(line);
+      continue;
+    }
     if (inBlock) {
       if (trimmed.includes('#>')) {
         inBlock = false;
