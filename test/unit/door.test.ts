@@ -96,7 +96,7 @@ describe('the door with fake engines', () => {
     const ps = fake(`${answerExit} let n = 0; const t = setInterval(() => { if (++n <= 4) send({ id: req.id, event: { kind: 'progress', message: 'step ' + n } }); else { clearInterval(t); send({ id: req.id, ok: true, result: { written: ['a.xml'] } }); } }, 400);`);
     const session = startEngine({ powershell: ps, timeoutMs: 1000, onEvent: (e) => verbose.push(e.message) });
     const result = await session.call('collect', { target: { kind: 'local' }, out: dir }, { onEvent: (e) => seen.push(e) });
-    assert.deepEqual(result, { written: ['a.xml'] });
+    assert.deepEqual(result, { written: ['a.xml'], skipped: [] });
     assert.deepEqual(seen.map((e) => e.message), ['step 1', 'step 2', 'step 3', 'step 4']);
     assert.deepEqual(verbose, ['step 1', 'step 2', 'step 3', 'step 4']);
     await session.close();
