@@ -24,6 +24,8 @@ function fake(onRequest: string, prelude = ''): string {
   writeFileSync(file, [
     `#!${process.execPath}`,
     "const send = (o) => process.stdout.write(JSON.stringify(o) + '\\n');",
+    // A fake a failed test leaves behind must not keep the test run alive.
+    'setTimeout(() => process.exit(99), 60000);',
     prelude,
     "require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => { const req = JSON.parse(line); " + onRequest + ' });',
   ].join('\n'));
