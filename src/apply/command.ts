@@ -124,3 +124,28 @@ export function renderStatus(report: StatusReport, ui: Ui): string {
 export function statusExit(report: StatusReport): number {
   return report.exposed ? ExitCode.exposed : ExitCode.ok;
 }
+
+/**
+ * Runs apply or rollback as a command: the run, its warnings, then the report as one JSON document or
+ * as text; a run that failed part way (exit 4 or 5) still prints its report, with the error.
+ */
+export async function runChangeCommand(context: RunContext, raw: Record<string, unknown>, purpose: 'apply' | 'read', run: (input: RunInput) => Promise<RunReport>): Promise<void> {
+  const [{ createUi }, { printJson, printText }, { RunFailure }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('./run.ts')]);
+  const options = readChangeOptions(raw);
+  const ui = createUi(options.common, context.output);
+  try {
+    const report = await withRunInput(context, options, ui, options.dryRun ? 'read' : purpose, (input, catalog) => run({ ...input, confirm: terminalConfirm(context, ui) }).then((r) => ({ ...r, catalog })));
+    for (const w of report.warnings) ui.say(ui.err.warn(`warning: ${w}`));
+    if (options.common.json) printJson(report, context.output);
+    else printText(renderRun(report, ui, options.common.verbose), context.output);
+    context.exitCode = ExitCode.ok;
+  } catch (error) {
+    if (!(error instanceof RunFailure)) throw error;
+    if (options.common.json) printJson({ ...error.report, error: { code: error.code, message: error.message, hint: error.hint ?? null } }, context.output);
+    else {
+      printText(renderRun(error.report, ui, options.common.verbose), context.output);
+      context.output.stderr(`exmit: ${error.message}\n${error.hint !== undefined ? `  ${error.hint}\n` : ''}`);
+    }
+    context.exitCode = error.code;
+  }
+}
