@@ -1,7 +1,7 @@
 // Joins engine/src/*.ps1 (in file-name order) into the one self-contained engine/exmit-engine.ps1 that
 // the door starts and that remoting can send: `node scripts/build-engine.ts`. Deterministic: the same
 // sources always give the same bytes. No dependencies.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -78,7 +78,9 @@ export function stripComments(text: string): string {
 /** Writes engine/exmit-engine.ps1 from the sources; returns its path. */
 export function buildEngine(root: string): string {
   const out = path.join(root, 'engine', 'exmit-engine.ps1');
-  writeFileSync(out, buildEngineText(root), 'utf8');
+  const text = buildEngineText(root);
+  // Unchanged sources leave the file alone: an engine starting right now never reads it half-written.
+  if (!existsSync(out) || readFileSync(out, 'utf8') !== text) writeFileSync(out, text, 'utf8');
   return out;
 }
 
