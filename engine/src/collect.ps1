@@ -44,6 +44,12 @@ function Get-ExmitWalkKey {
     return $trimmed
 }
 
+function Get-ExmitFolderEntries {
+    <# .SYNOPSIS A folder's entries, links not followed (thin wrapper, mocked in Pester). #>
+    param([System.IO.DirectoryInfo]$Folder)
+    return , $Folder.GetFileSystemInfos()
+}
+
 function Find-ExmitWebConfigFiles {
     <#
     .SYNOPSIS The web.config files at and below a folder, walked by hand: links and junctions below it are
@@ -74,7 +80,7 @@ function Find-ExmitWebConfigFiles {
             Write-ExmitEvent -Message ('collect: {0} folders walked, now below {1}' -f $State.Folders, $Directory)
         }
         try {
-            $entries = $folder.GetFileSystemInfos()
+            $entries = Get-ExmitFolderEntries -Folder $folder
         } catch {
             $reason = $_.Exception.Message
             if ($_.Exception.InnerException) { $reason = $_.Exception.InnerException.Message }
