@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Engine } from '../context.ts';
 import type { EngineTarget } from '../powershell/protocol.ts';
-import type { Catalog, Mitigation } from '../catalog/types.ts';
+import type { Catalog } from '../catalog/types.ts';
 import type { ServerFacts } from '../facts.ts';
 import type { DetectResult } from '../exchange/detect.ts';
 import type { AuditEntry } from '../audit/plan.ts';
@@ -17,7 +17,7 @@ import { createIisJudge } from '../audit/iis-judge.ts';
 import { probePaths } from '../audit/report.ts';
 import { parseConfigXml } from '../iis/config-xml.ts';
 import { parseSectionFile, REWRITE_SECTIONS } from '../iis/config-source.ts';
-import { configKey, readGlobalModules, readSites } from '../iis/sites.ts';
+import { readGlobalModules } from '../iis/sites.ts';
 import { decodeText, sha256Of } from '../text/encoding.ts';
 import { selectForApply, resolveIds, type Selected } from './select.ts';
 import { describeChange, planChanges, type ChangePlan, type HeldChange } from './changes.ts';
@@ -26,8 +26,8 @@ import { parseJournal, stepsToRepair, unfinishedRuns, type JournalRun } from './
 import { globalModuleOrigin, parseApphost, ruleNamesIn, applyToApphost, restoreInApphost } from './apphost-edit.ts';
 import { imageApplyWrites, imageRollbackWrites, poolsFromApphost, type FileChange, type FileStep, type ImageFile, type ImageFileId } from './image.ts';
 import { liveApplySteps, liveRestoreSteps, type LiveStep } from './live-steps.ts';
-import { factsAfterChanges, factsAfterRestore } from './simulate.ts';
-import { describePlan, unifiedDiff } from './render.ts';
+import { factsAfterChanges } from './simulate.ts';
+import { confirmQuestion, describePlan, unifiedDiff } from './render.ts';
 import { readAppPoolState, readServiceState } from './clixml-edit.ts';
 
 /** An outcome of the contract (product.md, "JSON output"). */
@@ -324,7 +324,7 @@ export async function runApply(input: RunInput, request: { ids: string[]; needed
       throw inputError(`the plan would not put ${short.map((e) => `${e.id} (${e.status}: ${e.reason})`).join('; ')} in effect, so nothing was changed`, 'Something on this server overrides exmit\'s rules (an earlier rule that stops processing, a <clear/>, a removed RewriteModule): run exmit audit --verbose to see it.');
     }
     if (input.dryRun) return report;
-    await ask(input, `Apply ${applying.length} mitigation${applying.length === 1 ? '' : 's'} to ${serverName(server.reading)}? [y/N] `, describePlan(applying.map((s) => s.mitigation), plan.changes));
+    await ask(input, confirmQuestion('Apply', applying.length, serverName(server.reading)), describePlan(applying.map((s) => s.mitigation), plan.changes));
 
     const ledgerFiles: Record<string, LedgerFile> = {};
     for (const w of writes) ledgerFiles[w.file.id] = { original: w.step.before, written: w.step.after?.sha256 ?? null, ...(w.created !== undefined && w.created.length > 0 ? { created: w.created } : {}) };
@@ -337,7 +337,7 @@ export async function runApply(input: RunInput, request: { ids: string[]; needed
     const notInEffect = ids.map((id) => after.audit.find((e) => e.id === id)).filter((e): e is AuditEntry => e !== undefined && e.status !== 'mitigated');
     if (notInEffect.length > 0) {
       const undoRun = `${runId}-undo`;
-      const undoSteps = input.target.kind === 'image' ? writes.map((w) => undoFileStep(w)).reverse() : liveRestoreSteps(plan.changes.map((c) => ledgerResourceOf(newLedger, c.change.key)).filter((r): r is LedgerResource => r !== null));
+      const undoSteps = input.target.kind === 'image' ? writes.map((w) => undoFileStep(w)).reverse() : liveRestoreSteps(plan.changes.map((c) => newLedger.resources[c.change.key] ?? null).filter((r): r is LedgerResource => r !== null));
       const failure = new ExmitError(ExitCode.failedUndone, `after the change the server still shows ${notInEffect.map((e) => `${e.id} as ${e.status}`).join(', ')}`, undefined, 'step', { undone: true });
       await execute(input, undoRun, 'undo', { undo: runId }, undoSteps, state.ledger, report, ids);
       for (const r of report.results) if (ids.includes(r.id)) r.outcome = 'failed';
@@ -364,17 +364,12 @@ function appPoolsOfApphost(iis: IisReading | null): { name: string; autoStart: b
       }
     }
   }
-  void readSites;
   return pools;
 }
 
 function undoFileStep(w: FileChange): FileStep {
   const original = w.file.bytes;
   return { kind: 'file', path: w.file.path, before: w.step.after?.sha256 ?? null, after: original === null ? null : { data: Buffer.from(original).toString('base64'), sha256: sha256Of(original) } };
-}
-
-function ledgerResourceOf(ledger: Ledger, key: string): LedgerResource | null {
-  return ledger.resources[key] ?? null;
 }
 
 function serverName(reading: ServerReading): string {
@@ -475,7 +470,7 @@ export async function runRollback(input: RunInput, request: { ids: string[]; all
     report.plan = [...repairs.plan, ...released.map((r) => `restore ${releaseRecord(r.resource).kind} ${releaseRecord(r.resource).target}`)];
     if (steps.length === 0 && toRelease.length === 0 && interruptedOf(state).length === 0) return report;
     if (input.dryRun) return report;
-    await ask(input, `Roll back ${toRelease.length} mitigation${toRelease.length === 1 ? '' : 's'} on ${serverName(server.reading)}? [y/N] `, report.plan);
+    await ask(input, confirmQuestion('Roll back', toRelease.length, serverName(server.reading)), report.plan);
     report.journal = await execute(input, runId, repairs.steps.length > 0 && toRelease.length === 0 ? 'repair' : 'rollback', { rollback: toRelease, repairs: repairs.plan }, steps, nextLedger, report, toRelease);
     if (conflicts.length > 0) {
       throw new RunFailure(new ExmitError(ExitCode.failedNotUndone, `rollback left ${conflicts.length} change${conflicts.length === 1 ? '' : 's'} in place that someone else made since: ${conflicts.map((c) => c.detail).join('; ')}`, 'Check those services or app pools by hand; exmit does not overwrite what others changed.', 'conflict'), report, 5);
@@ -654,11 +649,3 @@ function driftOf(r: LedgerResource, facts: ServerFacts, apphostText: string | nu
     }
   }
 }
-
-/** Re-exported for the commands: whether a catalog entry breaks a feature (for the prompt). */
-export function breaking(m: Mitigation): boolean {
-  return m.breaks !== null;
-}
-
-/** The configKey of a Windows path (re-exported for tests). */
-export { configKey, factsAfterRestore };
