@@ -52,6 +52,20 @@ XML
   fi
 fi
 
+# The tool's `pwsh` is a shim, itself a .NET program, that starts `dotnet pwsh.dll` as a child: two
+# runtimes per start. PowerShell's own packages start pwsh.dll directly; so does this launcher (the
+# shim is kept as pwsh-shim).
+if [ -x "$tools/pwsh/pwsh" ] && [ ! -f "$tools/pwsh/pwsh-shim" ]; then
+  app="$(ls -d "$tools"/pwsh/.store/powershell/7.6.9/powershell/7.6.9/tools/net*/any/unix 2>/dev/null | head -n 1)"
+  dotnet_path="$(command -v dotnet || true)"
+  if [ -n "$app" ] && [ -f "$app/pwsh.dll" ] && [ -n "$dotnet_path" ]; then
+    mv "$tools/pwsh/pwsh" "$tools/pwsh/pwsh-shim"
+    printf '#!/bin/sh\n# Starts PowerShell directly (scripts/install-tools.sh); the .NET tool shim is pwsh-shim.\nexec "%s" "%s/pwsh.dll" "$@"\n' \
+      "$dotnet_path" "$(cd "$app" && pwd)" > "$tools/pwsh/pwsh"
+    chmod +x "$tools/pwsh/pwsh"
+  fi
+fi
+
 if [ ! -f "$tools/Pester/5.7.1/Pester.psd1" ]; then
   echo "install-tools: installing Pester 5.7.1 into .tools/Pester"
   work="$(mktemp -d)"
