@@ -207,5 +207,7 @@ function Find-ExmitImageSegment {
 function Read-ExmitImageFileBytes {
     <# .SYNOPSIS A file's bytes as they are, refusing files over the size limit; $null when absent. #>
     param([string]$Path, [string]$DisplayName, [long]$MaxBytes = $script:ExmitLimits.FileBytes, [string]$Kind = 'image')
-    return (Read-ExmitFileBytes -Path $Path -MaxBytes $MaxBytes -DisplayName $DisplayName -Kind $Kind)
+    # The comma hands the byte array over whole: returned bare, PowerShell would send it down the pipeline
+    # byte by byte (slow, and an empty file would come back as nothing).
+    return , (Read-ExmitFileBytes -Path $Path -MaxBytes $MaxBytes -DisplayName $DisplayName -Kind $Kind)
 }

@@ -88,7 +88,7 @@ function Get-ExmitIisPhysicalPaths {
 function Get-ExmitFileBytes {
     <# .SYNOPSIS A file's bytes; $null when it does not exist; refused over MaxBytes. #>
     param([string]$Path, [long]$MaxBytes = $script:ExmitLimits.FileBytes)
-    return (Read-ExmitFileBytes -Path $Path -MaxBytes $MaxBytes -Kind environment)
+    return , (Read-ExmitFileBytes -Path $Path -MaxBytes $MaxBytes -Kind environment)
 }
 
 function Export-ExmitCliXml {

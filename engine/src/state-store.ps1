@@ -225,7 +225,7 @@ function Read-ExmitStateFile {
     if ($entry.Length -gt $MaxBytes) {
         throw (New-ExmitApplyError -Kind image -File $Path -Message ('{0}: larger than the limit of {1} bytes ({2} bytes)' -f $Path, $MaxBytes, $entry.Length))
     }
-    return (Read-ExmitFileBytes -Path $entry.FullName -MaxBytes $MaxBytes -DisplayName $Path -Kind image)
+    return , (Read-ExmitFileBytes -Path $entry.FullName -MaxBytes $MaxBytes -DisplayName $Path -Kind image)
 }
 
 function Get-ExmitStateEntries {

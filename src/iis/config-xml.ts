@@ -1,5 +1,6 @@
 /** Strict parse of applicationHost.config and web.config text through the XML front end (src/xml/document.ts). */
 import { parseXml, xmlError, type XmlDocument, type XmlElement } from '../xml/document.ts';
+import { inputError } from '../errors.ts';
 
 export type { XmlElement } from '../xml/document.ts';
 
@@ -14,6 +15,8 @@ export const MAX_CONFIG_CHARS = MAX_CONFIG_BYTES;
 
 /** Parses a configuration file's text strictly; throws inputError naming the file and line when it is not well-formed, has a DOCTYPE, or its root is not `<configuration>`. */
 export function parseConfigXml(text: string, file: string): ConfigDocument {
+  // An empty file is no configuration to IIS but an error (HTTP 500.19): say so rather than "line 1".
+  if (text.trim() === '') throw inputError(`${file}: the file is empty, and IIS refuses an empty configuration file (HTTP 500.19) as it refuses any file that is not XML`, 'Restore the file from a backup, or delete it if it should not exist.');
   const doc = parseXml(text, file, { kind: 'configuration file', maxBytes: MAX_CONFIG_BYTES, allowCdata: true });
   if (doc.root.name !== 'configuration') {
     throw xmlError(doc, doc.root.start, `the root element is <${doc.root.name}>, expected <configuration>`);

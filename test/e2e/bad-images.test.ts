@@ -70,6 +70,23 @@ describe('bad images', () => {
       assert.match(run.stderr, /limit/);
     });
   });
+
+  describe('an empty web.config', () => {
+    let dir = '';
+    before(() => {
+      dir = mkdtempSync(path.join(tmpdir(), 'exmit-empty-'));
+      cpSync(image('examples/e19-cu12-oct22su'), dir, { recursive: true });
+      // IIS answers HTTP 500.19 for an empty configuration file: it is not "no configuration here".
+      closeSync(openSync(path.join(dir, 'fs', 'C', 'inetpub', 'wwwroot', 'web.config'), 'w'));
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    it('is an error naming the file and saying it is empty, exit 1', async () => {
+      const run = await runInProcess(engine, ['audit', '--target', `image:${dir}`]);
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      assert.match(run.stderr.split('\n')[0] ?? '', /^exmit: C:\\inetpub\\wwwroot\\web\.config: the file is empty/);
+      assert.equal(run.stdout, '');
+    });
+  });
 });
 
 interface DetectDoc {

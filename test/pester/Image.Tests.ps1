@@ -133,6 +133,27 @@ Describe 'readFiles on an image' {
         (ConvertFrom-TestData (Read-ExmitImageFiles -Path $Image -Paths @('c:/windows/system32/inetsrv/config/APPLICATIONHOST.CONFIG')).files[0].data) | Should -Match '<configuration>'
     }
 
+    It 'gives an empty file as empty data with its SHA-256, not as a file that does not exist' {
+        $dir = Join-Path $Image 'fs/C/inetpub/empty'
+        $null = New-Item -ItemType Directory -Force -Path $dir
+        [System.IO.File]::WriteAllBytes((Join-Path $dir 'web.config'), [byte[]]@())
+        try {
+            $bytes = Read-ExmitImageFileBytes -Path (Join-Path $dir 'web.config') -DisplayName 'web.config'
+            , $bytes | Should -BeOfType [byte[]]
+            (ConvertTo-ExmitJsonLine (Read-ExmitImageFiles -Path $Image -Paths @('C:\inetpub\empty\web.config'))) |
+                Should -Be '{"files":[{"path":"C:\\inetpub\\empty\\web.config","data":"","sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}]}'
+        } finally {
+            Remove-Item -LiteralPath $dir -Recurse -Force
+        }
+    }
+
+    It 'hands a file over as one byte array, as read' {
+        $onDisk = Join-Path $Image 'fs/c/program files/microsoft/exchange server/v15/FrontEnd/HttpProxy/OWA/Web.Config'
+        $bytes = Read-ExmitImageFileBytes -Path $onDisk -DisplayName 'web.config'
+        , $bytes | Should -BeOfType [byte[]]
+        $bytes.Length | Should -Be ([System.IO.File]::ReadAllBytes($onDisk).Length)
+    }
+
     It 'gives null data and sha256 for a file that does not exist' {
         $result = Read-ExmitImageFiles -Path $Image -Paths @('C:\inetpub\wwwroot\web.config', 'D:\nothing\web.config')
         $result.files.Count | Should -Be 2
