@@ -61,6 +61,8 @@ export function terminalConfirm(context: RunContext, ui: Ui): RunInput['confirm'
 export async function withRunInput<T>(context: RunContext, options: ChangeOptions, ui: Ui, purpose: 'apply' | 'read', work: (input: Omit<RunInput, 'confirm'>, header: CatalogHeader, catalog: Catalog) => Promise<T>): Promise<T> {
   const { withEngine } = await import('../powershell/door.ts');
   return withEngine(() => context.startEngine(engineOptions(options.common, ui)), async (engine: Engine) => {
+    // The worker that bounds the probes' regular expressions starts while PowerShell does (src/iis/regex-worker.ts).
+    (await import('../iis/regex-worker.ts')).prestartRegexWorker();
     const [{ resolveCatalog }, { windowsHostFor }, { readCheckedConfig, blockedIds }, { resolveStateDir }, { catalogHeader, catalogUsed }, { faultFromEnv }] = await Promise.all([
       import('../catalog/source.ts'),
       import('../powershell/windows-host.ts'),

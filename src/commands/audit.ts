@@ -30,6 +30,8 @@ export function auditCommand(context: RunContext): Command {
 export async function runAudit(context: Pick<RunContext, 'startEngine'>, options: CommonOptions, trust: CatalogTrustOptions, ui: Ui): Promise<AuditReport> {
   const { withEngine } = await import('../powershell/door.ts');
   return withEngine(() => context.startEngine(engineOptions(options, ui)), async (engine) => {
+    // The worker that bounds the probes' regular expressions starts while PowerShell does (src/iis/regex-worker.ts).
+    (await import('../iis/regex-worker.ts')).prestartRegexWorker();
     const [{ resolveCatalog }, { windowsHostFor }, { readCheckedConfig, blockedIds }, { resolveStateDir }, server, report, { catalogUsed }] = await Promise.all([
       import('../catalog/source.ts'),
       import('../powershell/windows-host.ts'),

@@ -56,12 +56,15 @@ interface Runner {
   worker: Worker;
   port: MessagePort;
   flag: Int32Array;
+  /** Whether the worker said it is up (the flag it sets once at start was seen). */
+  ready: boolean;
 }
 
 let runner: Runner | null = null;
 let timeouts = 0;
 
-function start(): Runner | null {
+/** Starts a worker without waiting for it: its start (about 0.1 s) overlaps whatever the run does meanwhile. */
+function spawnRunner(): Runner {
   const signal = new SharedArrayBuffer(4);
   const flag = new Int32Array(signal);
   const { port1, port2 } = new MessageChannel();
@@ -70,19 +73,37 @@ function start(): Runner | null {
   worker.on('error', () => {
     // reported to the waiting caller as a timeout or an error; nothing else listens
   });
-  if (Atomics.wait(flag, 0, 0, STARTUP_MS) === 'timed-out') {
-    void worker.terminate();
-    return null;
+  return { worker, port: port1, flag, ready: false };
+}
+
+/** The run's worker, up and waiting for a match; null when it did not start in time. */
+function readyRunner(): Runner | null {
+  runner ??= spawnRunner();
+  if (!runner.ready) {
+    if (Atomics.wait(runner.flag, 0, 0, STARTUP_MS) === 'timed-out') {
+      void runner.worker.terminate();
+      runner.port.close();
+      runner = null;
+      return null;
+    }
+    runner.ready = true;
   }
-  return { worker, port: port1, flag };
+  return runner;
+}
+
+/**
+ * Starts the worker now, so that it is up by the time the first pattern is matched: a run calls this
+ * when it starts its PowerShell engine, whose start takes longer. Does nothing if one is running.
+ */
+export function prestartRegexWorker(): void {
+  runner ??= spawnRunner();
 }
 
 /** Runs `new RegExp(source, flags).exec(input)` within the time budget; the pattern must already compile. */
 export function execBounded(source: string, flags: string, input: string): BoundedMatch {
   const budgetMs = timeouts >= REGEX_TIMEOUTS_BEFORE_SHORT_BUDGET ? REGEX_SHORT_BUDGET_MS : REGEX_BUDGET_MS;
-  runner ??= start();
-  if (runner === null) return { kind: 'error', message: 'the regular expression worker did not start' };
-  const current = runner;
+  const current = readyRunner();
+  if (current === null) return { kind: 'error', message: 'the regular expression worker did not start' };
   Atomics.store(current.flag, 0, 0);
   current.port.postMessage({ source, flags, input });
   if (Atomics.wait(current.flag, 0, 0, budgetMs) === 'timed-out') {

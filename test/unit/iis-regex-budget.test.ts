@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { evaluateInbound, evaluateOutbound, unevaluatedRules } from '../../src/iis/rewrite-eval.ts';
+import { execBounded, prestartRegexWorker, stopRegexWorker } from '../../src/iis/regex-worker.ts';
 import { RULES, e19, effectiveFor, inApphostLocation, probe, responseProbe, rules } from '../fixtures/iis/scenario.ts';
 
 const HOSTILE = [
@@ -35,4 +36,16 @@ test('an outbound precondition with a catastrophic pattern is named too; ordinar
   const ok = evaluateOutbound(effectiveFor(plain, '/owa/'), responseProbe('attack', '/owa/', 'text/html', {}));
   assert.equal(ok.headers['Content-Security-Policy'], "; script-src-attr 'none'");
   assert.deepEqual(unevaluatedRules(ok.trace), []);
+});
+
+test('a worker started ahead of the first match serves it, and a hostile pattern still ends only its own match', { timeout: 20_000 }, async () => {
+  await stopRegexWorker();
+  prestartRegexWorker();
+  prestartRegexWorker(); // a second call while one is starting starts nothing more
+  assert.deepEqual(execBounded('^/(owa)/', 'i', '/OWA/auth'), { kind: 'match', captures: ['/OWA/', 'OWA'] });
+  const hostile = execBounded('(.|.)*Q', '', 'a'.repeat(5000));
+  assert.equal(hostile.kind, 'timeout');
+  // The worker that ran out was ended; the next match gets a fresh one.
+  assert.deepEqual(execBounded('b', '', 'abc'), { kind: 'match', captures: ['b'] });
+  await stopRegexWorker();
 });
