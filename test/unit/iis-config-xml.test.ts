@@ -91,3 +91,16 @@ test('attribute values: entities decoded, nothing parsed as numbers or booleans,
   assert.deepEqual(add?.attributes, { pattern: 'a&b<cAB', version: '15.20', flag: 'true' });
   assert.equal(add?.line, 3);
 });
+
+test('the same file and text parse once per run; other text, another file or a bad file are parsed again', () => {
+  const text = '<configuration><system.webServer><rewrite><rules /></rewrite></system.webServer></configuration>';
+  const first = parseConfigXml(text, 'C:\\a\\web.config');
+  assert.equal(parseConfigXml(text, 'C:\\a\\web.config'), first);
+  const other = parseConfigXml(`${text}\n`, 'C:\\a\\web.config');
+  assert.notEqual(other, first);
+  assert.equal(other.root.name, 'configuration');
+  const elsewhere = parseConfigXml(text, 'C:\\b\\web.config');
+  assert.notEqual(elsewhere, first);
+  assert.equal(elsewhere.file, 'C:\\b\\web.config');
+  for (let i = 0; i < 2; i++) assert.throws(() => parseConfigXml('<configuration>', 'C:\\c\\web.config'), /C:\\c\\web\.config line 1: not well-formed/);
+});
