@@ -14,6 +14,14 @@ function Get-ExmitField {
     return , $property.Value
 }
 
+function Get-ExmitFirst {
+    <# .SYNOPSIS The first of a list of values, or $null for an empty list or $null (no pipeline: cheaper at start). #>
+    param($Values)
+    $list = @($Values)
+    if ($list.Count -eq 0) { return $null }
+    return , $list[0]
+}
+
 function New-ExmitDictionary {
     <# .SYNOPSIS An ordered dictionary whose keys are unique regardless of case. #>
     return , [System.Collections.Specialized.OrderedDictionary]::new([System.StringComparer]::OrdinalIgnoreCase)

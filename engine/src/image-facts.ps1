@@ -58,7 +58,7 @@ function Get-ExmitImageFacts {
     $exsetup = $null
     $objects = Read-ExmitImageExport -Root $root -Name 'exsetup.xml' -Missing $missing -MaxDepth 2
     if ($null -ne $objects) {
-        $exsetup = ConvertTo-ExmitFileVersionFact -Object (@($objects) | Select-Object -First 1) -Source 'exsetup.xml' -DefaultFileName 'ExSetup.exe'
+        $exsetup = ConvertTo-ExmitFileVersionFact -Object (Get-ExmitFirst $objects) -Source 'exsetup.xml' -DefaultFileName 'ExSetup.exe'
     }
     $serviceFacts = $null
     # Only the top-level objects are services; copies nested under DependentServices are snapshots.
@@ -75,7 +75,7 @@ function Get-ExmitImageFacts {
     $cachtokn = $null
     $objects = Read-ExmitImageExport -Root $root -Name 'cachtokn.xml' -Missing $missing -MaxDepth 2
     if ($null -ne $objects) {
-        $cachtokn = ConvertTo-ExmitFileVersionFact -Object (@($objects) | Select-Object -First 1) -Source 'cachtokn.xml' -DefaultFileName 'cachtokn.dll'
+        $cachtokn = ConvertTo-ExmitFileVersionFact -Object (Get-ExmitFirst $objects) -Source 'cachtokn.xml' -DefaultFileName 'cachtokn.dll'
     }
     $os = $null
     $objects = Read-ExmitImageExport -Root $root -Name 'os.xml' -Missing $missing -MaxDepth 2

@@ -53,8 +53,9 @@ function Find-ExmitDirectoryEntries {
         if ([string]::Equals($entry.Name, $Name, [System.StringComparison]::Ordinal)) { $exact += $entry }
         elseif ([string]::Equals($entry.Name, $Name, [System.StringComparison]::OrdinalIgnoreCase)) { $others += $entry }
     }
-    $sorted = @($others | Sort-Object -Property Name -CaseSensitive)
-    return , @($exact + $sorted)
+    # Case variants only exist on a case-sensitive file system, and rarely: sort only when there are some.
+    if ($others.Count -gt 1) { $others = @($others | Sort-Object -Property Name -CaseSensitive) }
+    return , @($exact + $others)
 }
 
 function Find-ExmitDirectoryEntry {
