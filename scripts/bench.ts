@@ -2,7 +2,7 @@
 // bundled example image beside a bare PowerShell start, and prints both ratios (issue 7's targets:
 // at most 1.5 each); then catalog parsing of a generated catalog of 10,000 mitigations.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -13,11 +13,11 @@ const runs = Number(process.env['BENCH_RUNS'] ?? 5);
 const pwsh = findPwsh(root);
 const example = path.join(root, 'examples', 'e19-cu12-oct22su');
 
-function time(label: string, command: string, args: string[], okCodes: number[]): number {
+function time(label: string, command: string, args: string[], okCodes: number[], input?: string): number {
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = process.hrtime.bigint();
-    const result = spawnSync(command, args, { cwd: root, encoding: 'utf8', env: { ...process.env, EXMIT_POWERSHELL: pwsh, NO_COLOR: '1' } });
+    const result = spawnSync(command, args, { cwd: root, encoding: 'utf8', input, env: { ...process.env, EXMIT_POWERSHELL: pwsh, NO_COLOR: '1' } });
     const ms = Number(process.hrtime.bigint() - start) / 1e6;
     if (result.error !== undefined || !okCodes.includes(result.status ?? -1)) {
       console.error(`${label}: failed (exit ${result.status}): ${result.error?.message ?? result.stderr}`);
@@ -36,6 +36,12 @@ const bin = path.join(root, 'bin', 'exmit.js');
 const node = time('bare Node start (node -e 0)', process.execPath, ['-e', '0'], [0]);
 const version = time('exmit --version', process.execPath, [bin, '--version'], [0]);
 const ps = time('bare PowerShell start (pwsh -c exit)', pwsh, ['-NoProfile', '-NonInteractive', '-Command', 'exit 0'], [0]);
+// The floor of any PowerShell engine: a script that reads one JSON request and answers it, nothing more.
+const floorDir = mkdtempSync(path.join(tmpdir(), 'exmit-bench-floor-'));
+const floorScript = path.join(floorDir, 'floor.ps1');
+writeFileSync(floorScript, '$r = ConvertFrom-Json -InputObject ([Console]::In.ReadLine())\n[Console]::Out.WriteLine((ConvertTo-Json -InputObject @{ id = $r.id; ok = $true } -Compress))\n');
+const floor = time('a script answering one JSON request', pwsh, ['-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File', floorScript], [0], '{"id":1,"op":"preflight"}\n');
+rmSync(floorDir, { recursive: true, force: true });
 const audit = time('exmit audit --json on the example image', process.execPath, [bin, 'audit', '--json', '--target', `image:${example}`], [0, 3]);
 // apply --needed then rollback --all on a fresh copy of the example image: two runs, two PowerShell starts.
 const copies = mkdtempSync(path.join(tmpdir(), 'exmit-bench-'));
@@ -59,6 +65,7 @@ const cycle = cycleSamples[Math.floor(cycleSamples.length / 2)] ?? 0;
 console.log(`${'exmit apply --needed + rollback --all'.padEnd(40)} median ${cycle.toFixed(0).padStart(6)} ms  (min ${cycleSamples[0]?.toFixed(0)}, max ${cycleSamples[cycleSamples.length - 1]?.toFixed(0)}, ${runs} runs)`);
 console.log(`ratio: exmit --version / node -e 0          = ${(version / node).toFixed(2)}  (target <= 1.5)`);
 console.log(`ratio: exmit audit / bare PowerShell start  = ${(audit / ps).toFixed(2)}  (target <= 1.5)`);
+console.log(`ratio: one-request script / PowerShell start = ${(floor / ps).toFixed(2)}  (the floor of any PowerShell engine here)`);
 console.log(`ratio: apply + rollback / PowerShell start  = ${(cycle / ps).toFixed(2)}  (target <= 2.5; two PowerShell starts alone make 2)`);
 
 const { parseCatalog } = await import('../src/catalog/parse.ts');

@@ -369,6 +369,18 @@ function truncate(text: string): string {
   return one.length > 200 ? `${one.slice(0, 200)}...` : one;
 }
 
+/**
+ * The engine's environment: the caller's, without telemetry and update checks, and with the .NET JIT
+ * in its quick mode (DOTNET_JITMinOpts, read by PowerShell 7's .NET; Windows PowerShell 5.1's .NET
+ * Framework reads no DOTNET_ variable). PowerShell compiles every script block and call site it meets
+ * into code that .NET then compiles for the processor; an engine run is short, so compiling quickly
+ * beats compiling well: an audit of the example image takes about a quarter less. A value the caller
+ * set is kept.
+ */
+export function engineEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { DOTNET_JITMinOpts: '1', ...env, POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' };
+}
+
 /** Starts the engine: one PowerShell process that serves every request of this run. Bad settings fail before it starts. */
 export function startEngine(options: EngineOptions = {}): EngineSession {
   const timeoutMs = options.timeoutMs ?? timeoutFromEnv();
@@ -382,7 +394,7 @@ export function startEngine(options: EngineOptions = {}): EngineSession {
     // Its own process group on POSIX, so that stopping it stops what it started too: pwsh installed
     // as a dotnet tool is a launcher whose child, `dotnet pwsh.dll`, is the real PowerShell.
     detached: process.platform !== 'win32',
-    env: { ...process.env, POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' },
+    env: engineEnvironment(process.env),
   });
   return new EngineSession(child, executable, { ...options, timeoutMs });
 }

@@ -3,7 +3,7 @@
 // and against the real engine for the normal path: it answers, and it exits 0 by itself.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,6 +103,25 @@ describe('the door with fake engines', () => {
     assert.deepEqual(verbose, ['step 1', 'step 2', 'step 3', 'step 4']);
     await session.close();
     assert.deepEqual(session.exit, { exitCode: 0, signal: undefined, killed: false });
+  });
+
+  it('the engine gets the quick JIT, no telemetry and no update check; a JIT setting of the caller is kept', async () => {
+    const seen = path.join(dir, 'environment.json');
+    const ps = fake(answerExit, `require('node:fs').writeFileSync(${JSON.stringify(seen)}, JSON.stringify({ jit: process.env.DOTNET_JITMinOpts ?? null, telemetry: process.env.POWERSHELL_TELEMETRY_OPTOUT ?? null, update: process.env.POWERSHELL_UPDATECHECK ?? null }));`);
+    const saved = process.env['DOTNET_JITMinOpts'];
+    try {
+      delete process.env['DOTNET_JITMinOpts'];
+      let session = startEngine({ powershell: ps });
+      await session.close();
+      assert.deepEqual(JSON.parse(readFileSync(seen, 'utf8')), { jit: '1', telemetry: '1', update: 'Off' });
+      process.env['DOTNET_JITMinOpts'] = '0';
+      session = startEngine({ powershell: ps });
+      await session.close();
+      assert.deepEqual(JSON.parse(readFileSync(seen, 'utf8')), { jit: '0', telemetry: '1', update: 'Off' });
+    } finally {
+      if (saved === undefined) delete process.env['DOTNET_JITMinOpts'];
+      else process.env['DOTNET_JITMinOpts'] = saved;
+    }
   });
 
   it('a crash is one error naming the exit code and PowerShell\'s last words', async () => {
