@@ -15,6 +15,7 @@ import { readIis, readServer, servicesWanted, type IisReading, type ServerReadin
 import { auditServer } from '../audit/plan.ts';
 import { createIisJudge } from '../audit/iis-judge.ts';
 import { probePaths } from '../audit/report.ts';
+import { URL_REWRITE_DOWNLOAD } from '../audit/advice.ts';
 import { parseConfigXml } from '../iis/config-xml.ts';
 import { parseSectionFile, REWRITE_SECTIONS } from '../iis/config-source.ts';
 import { readGlobalModules } from '../iis/sites.ts';
@@ -158,7 +159,7 @@ function requireRewriteModule(changes: readonly HeldChange[], iis: IisReading | 
   // Through the judge, which reads globalModules kept in another file (configSource) as IIS does.
   const loaded = createIisJudge(iis).globalModules().some((g) => g.name.toLowerCase() === 'rewritemodule');
   if (!loaded) {
-    throw inputError('the IIS URL Rewrite module (RewriteModule) is not installed on this server, so its rules cannot take effect; nothing was changed', 'Install IIS URL Rewrite 2.1 (https://www.iis.net/downloads/microsoft/url-rewrite), then run exmit apply again.');
+    throw inputError('the IIS URL Rewrite module (RewriteModule) is not installed on this server, so its rules cannot take effect; nothing was changed', `Install IIS URL Rewrite 2.1 (${URL_REWRITE_DOWNLOAD}), then run exmit apply again; the mitigations that are not rules can be applied now by naming them.`);
   }
 }
 

@@ -37,7 +37,12 @@ export interface Advice {
 export interface AdviceOptions {
   /** `--target image:DIR` as the commands should carry it; null for the local server. */
   targetArg: string | null;
+  /** Whether IIS has the URL Rewrite module (RewriteModule in globalModules); null when unknown or without IIS. */
+  rewriteModule?: boolean | null;
 }
+
+/** Where IIS URL Rewrite comes from (exmit apply names the same page when it refuses). */
+export const URL_REWRITE_DOWNLOAD = 'https://www.iis.net/downloads/microsoft/url-rewrite';
 
 /** EEMS's published mitigations per catalog id (what EEMS applies on a CU that has an update for it). */
 const EEMS_MITIGATIONS: Readonly<Record<string, string>> = {
@@ -51,9 +56,9 @@ const APPLICABLE = new Set(['needed', 'partial', 'outdated']);
 /** Plans the ordered advice of an audit. */
 export function adviseServer(server: DetectResult, entries: AuditEntry[], catalog: Catalog, options: AdviceOptions = { targetArg: null }): Advice[] {
   const advice: Advice[] = [];
-  advice.push(...applyAdvice(entries, options));
-
   const byId = new Map(catalog.mitigations.map((m) => [m.id, m]));
+  advice.push(...applyAdvice(entries, byId, options));
+
   // Entries that only an Exchange update ends (vulnerable now, or only mitigated for the time being).
   const open = entries.filter((e) => (EXPOSED.has(e.status) || e.status === 'mitigated') && byId.get(e.id)?.fix.kind === 'exchange');
   const update = updateAdvice(server, open, byId);
@@ -86,21 +91,41 @@ export function adviseServer(server: DetectResult, entries: AuditEntry[], catalo
   return advice;
 }
 
-/** `exmit apply --needed` for what breaks nothing, and `--allow-breaking` named apart for what stops a feature. */
-function applyAdvice(entries: AuditEntry[], options: AdviceOptions): Advice[] {
+/**
+ * `exmit apply --needed` for what breaks nothing, and `--allow-breaking` named apart for what stops a
+ * feature. Without URL Rewrite, apply refuses any run with a rule in it: the mitigations that need no
+ * rule are then named one by one, to apply now, and installing URL Rewrite comes before the rest.
+ */
+function applyAdvice(entries: AuditEntry[], byId: Map<string, Mitigation>, options: AdviceOptions): Advice[] {
   const target = options.targetArg === null ? '' : ` ${options.targetArg}`;
   const todo = entries.filter((e) => APPLICABLE.has(e.status));
-  const safe = todo.filter((e) => e.breaks === null);
-  const breaking = todo.filter((e) => e.breaks !== null);
+  const needsRewrite = (e: AuditEntry): boolean => (byId.get(e.id)?.actions ?? []).some((a) => a.kind === 'inbound-rule' || a.kind === 'outbound-rule');
+  const blocked = options.rewriteModule === false ? todo.filter(needsRewrite) : [];
+  const now = todo.filter((e) => !blocked.includes(e));
+  const safe = now.filter((e) => e.breaks === null);
+  const breaking = now.filter((e) => e.breaks !== null);
   const out: Advice[] = [];
+  // Named one by one when --needed would take in the rules that cannot be applied yet.
+  const which = (list: AuditEntry[]): string => (blocked.length > 0 ? ` ${list.map((e) => e.id).join(' ')}` : ' --needed');
   if (safe.length > 0) {
-    const command = `exmit apply --needed${target}`;
+    const command = `exmit apply${which(safe)}${target}`;
     out.push({ kind: 'apply', text: `Apply the mitigations that break nothing (${safe.map((e) => e.id).join(', ')}): ${command}`, command, ids: safe.map((e) => e.id) });
   }
   if (breaking.length > 0) {
-    const command = `exmit apply --needed --allow-breaking${target}`;
+    const command = `exmit apply${which(breaking)} --allow-breaking${target}`;
     const stops = breaking.map((e) => `${e.id} stops ${e.breaks}`).join('; ');
     out.push({ kind: 'apply', text: `Also apply the mitigations that stop a feature, if you accept it (${stops}): ${command}`, command, ids: breaking.map((e) => e.id) });
+  }
+  if (blocked.length > 0) {
+    const allowBreaking = blocked.some((e) => e.breaks !== null) ? ' --allow-breaking' : '';
+    const command = `exmit apply --needed${allowBreaking}${target}`;
+    const ids = blocked.map((e) => e.id);
+    out.push({
+      kind: 'apply',
+      text: `Install IIS URL Rewrite 2.1 (${URL_REWRITE_DOWNLOAD}): ${ids.length === 1 ? ids[0] : `${ids.slice(0, -1).join(', ')} and ${ids[ids.length - 1]}`} ${ids.length === 1 ? 'is a URL Rewrite rule' : 'are URL Rewrite rules'}, which IIS cannot run without it, so exmit apply refuses ${ids.length === 1 ? 'it' : 'them'} until it is installed; then: ${command}`,
+      command,
+      ids,
+    });
   }
   return out;
 }

@@ -37,7 +37,9 @@ export function planAudit(target: EngineTarget, resolved: ResolvedCatalog, block
   const warnings = [...resolved.warnings];
   if (target.kind === 'image') warnings.push(...missingExportWarnings(reading.facts, reading.server, resolved.catalog, mitigations));
   const targetArg = target.kind === 'image' ? `--target ${quoteArg(`image:${target.path}`)}` : null;
-  return { server: reading.server, catalog: catalogHeader(resolved), mitigations, exposed, advice: adviseServer(reading.server, mitigations, resolved.catalog, { targetArg }), warnings };
+  // As exmit apply checks it: through the judge, which reads globalModules kept in another file.
+  const rewriteModule = judge === null ? null : judge.globalModules().some((g) => g.name.toLowerCase() === 'rewritemodule');
+  return { server: reading.server, catalog: catalogHeader(resolved), mitigations, exposed, advice: adviseServer(reading.server, mitigations, resolved.catalog, { targetArg, rewriteModule }), warnings };
 }
 
 /** An argument as a shell would need it: quoted when it holds anything but plain path characters. */

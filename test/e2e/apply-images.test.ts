@@ -302,6 +302,28 @@ describe('every bundled mitigation on vulnerable 2013 (with URL Rewrite), 2016 a
     assert.equal(existsSync(path.join(dir, '.exmit')), false, 'a refused run leaves no state folder behind');
   });
 
+  it('2013 without URL Rewrite: the audit\'s advice applies what needs no rule now, and its commands work as given', async () => {
+    const dir = copyImage('e15-cu23-feb21-norewrite');
+    const audit = await run(['audit', '--json', '--target', `image:${dir}`]);
+    const advice = parseJson<{ advice: { kind: string; command?: string; ids?: string[]; text: string }[] }>(audit).advice.filter((a) => a.kind === 'apply');
+    const rules = ['proxylogon-cookie', 'proxynotshell-autodiscover'];
+    const last = advice[advice.length - 1];
+    assert.deepEqual(last?.ids, rules);
+    assert.match(last?.text ?? '', /^Install IIS URL Rewrite 2\.1 \(https:\/\/www\.iis\.net\/downloads\/microsoft\/url-rewrite\)/);
+    const now = advice.slice(0, -1);
+    assert.ok(now.length > 0);
+    for (const a of now) {
+      assert.ok(a.ids !== undefined && a.ids.every((id) => !rules.includes(id)), a.text);
+      const args = (a.command ?? '').split(' ');
+      assert.deepEqual(args.slice(0, 2), ['exmit', 'apply']);
+      const r = await run([...args.slice(1), '--yes']);
+      assert.equal(r.code, 0, `${a.command}: ${r.stderr}`);
+    }
+    const statuses = await auditStatuses(dir);
+    for (const a of now) for (const id of a.ids ?? []) assert.equal(statuses[id], 'mitigated', id);
+    for (const id of rules) assert.equal(statuses[id], 'needed', id);
+  });
+
   it('a fault at each step of a three-file run (services.xml, apppools.xml, applicationHost.config) ends in exit 4 with the image as it was', async () => {
     const dir = copyImage('e16-cu19-feb21');
     const original = snapshot(dir);

@@ -20,7 +20,7 @@ function svc(name: string, status = 'Running', startType = 'Automatic'): Service
   return { name, displayName: name, status, startType };
 }
 
-function advise(build: string, opts: { cachtokn?: string; services?: ServiceFact[]; roles?: string[]; os?: string; iis?: ReturnType<typeof e19>; targetArg?: string | null } = {}): Advice[] {
+function advise(build: string, opts: { cachtokn?: string; services?: ServiceFact[]; roles?: string[]; os?: string; iis?: ReturnType<typeof e19>; targetArg?: string | null; rewriteModule?: boolean | null } = {}): Advice[] {
   const facts: ServerFacts = {
     target: { kind: 'image', path: '/img', computerName: null },
     registry: [{ name: 'Setup', values: { MsiProductMajor: 15, MsiProductMinor: 0, MsiBuildMajor: 0, MsiBuildMinor: 0 } }, ...(opts.roles ?? ['MailboxRole', 'AdminTools']).map((name) => ({ name, values: {} }))],
@@ -42,7 +42,7 @@ function advise(build: string, opts: { cachtokn?: string; services?: ServiceFact
     env: {},
   });
   const entries = auditServer(catalog, { server, facts, iis: judge, iisMissing: null, blocked: new Set() });
-  return adviseServer(server, entries, catalog, { targetArg: opts.targetArg ?? null });
+  return adviseServer(server, entries, catalog, { targetArg: opts.targetArg ?? null, rewriteModule: opts.rewriteModule ?? null });
 }
 
 const kinds = (a: Advice[]) => a.map((x) => x.kind);
@@ -110,5 +110,32 @@ describe('advice elsewhere', () => {
     const advice = advise('15.0.1497.48', { os: '6.3.9600', cachtokn: '8.5.9600.21613', roles: ['MailboxRole', 'ClientAccessRole', 'AdminTools'] });
     assert.deepEqual(kinds(advice), ['support', 'compromise']);
     assert.match(advice[0]?.text ?? '', /Exchange 2013 has had no security update since 2023-03-14.*Move to a version that still gets updates \(Exchange SE\)/s);
+  });
+});
+
+describe('advice on a server without IIS URL Rewrite (exmit apply refuses rules there)', () => {
+  const build = '15.2.1118.15';
+  const opts = { cachtokn: '10.0.17763.0', targetArg: '--target image:/srv/img' };
+  const without = advise(build, { ...opts, rewriteModule: false });
+  it('first what can be applied now, named one by one (--needed would take in the rules and be refused)', () => {
+    assert.equal(without[0]?.kind, 'apply');
+    assert.equal(without[0]?.command, 'exmit apply tokencache-module --target image:/srv/img');
+    assert.deepEqual(without[0]?.ids, ['tokencache-module']);
+  });
+  it('then installing URL Rewrite, naming the rules that wait for it and the command to run after', () => {
+    const rewrite = without[1];
+    assert.equal(rewrite?.kind, 'apply');
+    assert.deepEqual(rewrite?.ids, ['proxynotshell-autodiscover', 'owa-csp-xss']);
+    assert.equal(rewrite?.command, 'exmit apply --needed --target image:/srv/img');
+    assert.match(rewrite?.text ?? '', /^Install IIS URL Rewrite 2\.1 \(https:\/\/www\.iis\.net\/downloads\/microsoft\/url-rewrite\): proxynotshell-autodiscover and owa-csp-xss are URL Rewrite rules, which IIS cannot run without it/);
+    assert.deepEqual(kinds(without), ['apply', 'apply', 'update', 'cu', 'windows', 'eems', 'compromise']);
+  });
+  it('with URL Rewrite, or not known, the advice is the usual --needed', () => {
+    for (const rewriteModule of [true, null]) {
+      const advice = advise(build, { ...opts, rewriteModule });
+      assert.equal(advice[0]?.command, 'exmit apply --needed --target image:/srv/img');
+      assert.deepEqual(advice[0]?.ids, ['proxynotshell-autodiscover', 'tokencache-module', 'owa-csp-xss']);
+      assert.equal(advice.filter((a) => a.kind === 'apply').length, 1);
+    }
   });
 });
