@@ -132,7 +132,7 @@ export function statusExit(report: StatusReport): number {
  * as text; a run that failed part way (exit 4 or 5) still prints its report, with the error.
  */
 export async function runChangeCommand(context: RunContext, raw: Record<string, unknown>, purpose: 'apply' | 'read', run: (input: RunInput) => Promise<RunReport>): Promise<void> {
-  const [{ createUi }, { printJson, printText }, { RunFailure }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('./run.ts')]);
+  const [{ createUi }, { printJson, printText }] = await Promise.all([import('../ui.ts'), import('../output.ts')]);
   const options = readChangeOptions(raw);
   const ui = createUi(options.common, context.output);
   try {
@@ -142,6 +142,7 @@ export async function runChangeCommand(context: RunContext, raw: Record<string, 
     else printText(renderRun(report, ui, options.common.verbose), context.output);
     context.exitCode = ExitCode.ok;
   } catch (error) {
+    const { RunFailure } = await import('./run.ts');
     if (!(error instanceof RunFailure)) throw error;
     if (options.common.json) printJson({ ...error.report, error: { code: error.code, message: error.message, hint: error.hint ?? null } }, context.output);
     else {

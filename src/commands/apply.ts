@@ -10,7 +10,8 @@ export function applyCommand(context: RunContext): Command {
     .option('--needed', 'apply every mitigation this server needs that breaks no feature')
     .option('--allow-breaking', 'with --needed, also apply those that stop a feature (ECP, OAB, UM)')
     .action(async (ids: string[], raw: Record<string, unknown>) => {
-      const [{ runChangeCommand }, { runApply }] = await Promise.all([import('../apply/command.ts'), import('../apply/run.ts')]);
-      await runChangeCommand(context, raw, 'apply', (input) => runApply(input, { ids, needed: raw['needed'] === true, allowBreaking: raw['allowBreaking'] === true }));
+      // The run's code loads once PowerShell is starting (runChangeCommand starts it first).
+      const { runChangeCommand } = await import('../apply/command.ts');
+      await runChangeCommand(context, raw, 'apply', async (input) => (await import('../apply/run.ts')).runApply(input, { ids, needed: raw['needed'] === true, allowBreaking: raw['allowBreaking'] === true }));
     });
 }

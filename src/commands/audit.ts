@@ -13,9 +13,11 @@ export function auditCommand(context: RunContext): Command {
   return addCatalogTrustOptions(addCommonOptions(new Command('audit').description('dry run: what this server needs, has, or no longer needs'))).action(async (raw) => {
     const options = readCommonOptions(raw);
     const trust = readCatalogTrustOptions(raw);
-    const [{ createUi }, { printJson, printText }, { renderAudit }] = await Promise.all([import('../ui.ts'), import('../output.ts'), import('../audit/report.ts')]);
+    const { createUi } = await import('../ui.ts');
     const ui = createUi(options, context.output);
+    // The report's code loads while PowerShell starts (runAudit starts it first).
     const report = await runAudit(context, options, trust, ui);
+    const [{ printJson, printText }, { renderAudit }] = await Promise.all([import('../output.ts'), import('../audit/report.ts')]);
     for (const warning of report.warnings) ui.say(ui.err.warn(`warning: ${warning}`));
     if (options.json) printJson(report, context.output);
     else printText(renderAudit(report, ui), context.output);

@@ -9,7 +9,8 @@ export function rollbackCommand(context: RunContext): Command {
   return addChangeOptions(command)
     .option('--all', 'roll back everything exmit applied here, and repair an interrupted run')
     .action(async (ids: string[], raw: Record<string, unknown>) => {
-      const [{ runChangeCommand }, { runRollback }] = await Promise.all([import('../apply/command.ts'), import('../apply/run.ts')]);
-      await runChangeCommand(context, raw, 'read', (input) => runRollback(input, { ids, all: raw['all'] === true }));
+      // The run's code loads once PowerShell is starting (runChangeCommand starts it first).
+      const { runChangeCommand } = await import('../apply/command.ts');
+      await runChangeCommand(context, raw, 'read', async (input) => (await import('../apply/run.ts')).runRollback(input, { ids, all: raw['all'] === true }));
     });
 }
