@@ -30,11 +30,16 @@ $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
 # PowerShell 7 ships its command modules' assemblies beside itself. Importing them directly spares the
-# first cmdlet call a search of PSModulePath (about 0.2 s of every start), and that search starts with a
-# folder the user can write to. Windows PowerShell 5.1 keeps them in the GAC: there, auto-loading stays.
+# first cmdlet call a search of PSModulePath (about 0.2 s of every start). Windows PowerShell 5.1 keeps
+# them in the GAC: there, auto-loading stays.
+# A host that lacks one of them keeps auto-loading, as before.
 if ($PSVersionTable.PSEdition -ceq 'Core') {
     foreach ($exmitModule in @('Microsoft.PowerShell.Commands.Utility', 'Microsoft.PowerShell.Commands.Management', 'Microsoft.PowerShell.Security')) {
-        Import-Module -Assembly ([System.Reflection.Assembly]::Load($exmitModule))
+        try {
+            Import-Module -Assembly ([System.Reflection.Assembly]::Load($exmitModule))
+        } catch {
+            Write-Verbose ('{0}: left to auto-loading: {1}' -f $exmitModule, $_.Exception.Message)
+        }
     }
     Remove-Variable -Name exmitModule
 }

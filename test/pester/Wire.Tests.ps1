@@ -115,6 +115,24 @@ Describe 'exit' {
     }
 }
 
+Describe 'the engine at start' {
+    It 'imports PowerShell 7''s command modules from their assemblies, so the first cmdlet call searches no module path' {
+        $probe = ". '{0}' -NoRun; `$null = ConvertTo-Json -InputObject 1; (Get-Command ConvertTo-Json).ModuleName; (Get-Command Join-Path).ModuleName; (Get-Command Get-ExecutionPolicy).ModuleName; @(Get-Module | Where-Object Name -like 'Microsoft.PowerShell.*' | Sort-Object Name | ForEach-Object Name) -join ','" -f $EnginePath
+        $lines = @(& $PwshPath -NoProfile -NonInteractive -Command $probe)
+        $LASTEXITCODE | Should -Be 0
+        if ($PSVersionTable.PSEdition -eq 'Core') {
+            # Imported from an assembly, a module is named after it.
+            $lines[0] | Should -BeLike 'dynamic_code_module_Microsoft.PowerShell.Commands.Utility, *'
+            $lines[1] | Should -BeLike 'dynamic_code_module_Microsoft.PowerShell.Commands.Management, *'
+            $lines[2] | Should -BeLike 'dynamic_code_module_Microsoft.PowerShell.Security, *'
+            # Nothing came through auto-loading (Microsoft.PowerShell.Utility and the like).
+            $lines[3] | Should -Be ''
+        } else {
+            $lines[0] | Should -Be 'Microsoft.PowerShell.Utility'
+        }
+    }
+}
+
 Describe 'progress events' {
     It 'come before the answer, with the id of the request they belong to' {
         # The built engine with its live wrappers replaced by the captures (as Live.Tests.ps1 mocks them).
