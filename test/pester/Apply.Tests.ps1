@@ -647,31 +647,15 @@ Describe 'execute: live steps through mocked wrappers' {
 Describe 'the engine process' {
     BeforeAll {
         function Invoke-ApplyHost {
-            <# Runs the built engine with EXMIT_TEST_HOOKS=1 and the request lines; returns stdout lines and the exit code. #>
+            <# Runs the built engine with EXMIT_TEST_HOOKS=1 and the request lines; answers and progress events apart, and the exit code. #>
             param([string[]]$Lines)
-            $info = New-Object System.Diagnostics.ProcessStartInfo
-            $info.FileName = $PwshPath
-            $info.Arguments = '-NoProfile -NonInteractive -ExecutionPolicy Bypass -File "' + $EnginePath + '"'
-            $info.UseShellExecute = $false
-            $info.RedirectStandardInput = $true
-            $info.RedirectStandardOutput = $true
-            $info.RedirectStandardError = $true
-            $info.EnvironmentVariables['EXMIT_TEST_HOOKS'] = '1'
-            $process = [System.Diagnostics.Process]::Start($info)
-            $stdin = New-Object System.IO.StreamWriter $process.StandardInput.BaseStream, $Utf8
-            $stdin.NewLine = "`n"
-            foreach ($line in $Lines) { $stdin.WriteLine($line) }
-            $stdin.Close()
-            $stdoutTask = $process.StandardOutput.ReadToEndAsync()
-            $stderrTask = $process.StandardError.ReadToEndAsync()
-            if (-not $process.WaitForExit(120000)) { $process.Kill(); throw 'engine did not exit' }
-            $all = @($stdoutTask.Result -split "`n" | Where-Object { $_ -ne '' })
+            $run = Invoke-TestEngine -Lines $Lines -Environment @{ EXMIT_TEST_HOOKS = '1' }
             return [pscustomobject]@{
                 # Answers only; progress events ({"id":N,"event":...}) are counted apart.
-                Lines    = @($all | Where-Object { $_ -notmatch '^\{"id":\d+,"event":' })
-                Events   = @($all | Where-Object { $_ -match '^\{"id":\d+,"event":' })
-                Stderr   = $stderrTask.Result
-                ExitCode = $process.ExitCode
+                Lines    = @($run.Lines | Where-Object { $_ -notmatch '^\{"id":\d+,"event":' })
+                Events   = @($run.Lines | Where-Object { $_ -match '^\{"id":\d+,"event":' })
+                Stderr   = $run.Stderr
+                ExitCode = $run.ExitCode
             }
         }
 

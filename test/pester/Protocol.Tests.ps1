@@ -2,41 +2,9 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
 
-    function Invoke-Engine {
-        <# Starts the engine, writes the lines (UTF-8, no BOM), closes stdin, returns stdout lines, stderr and exit code. #>
-        param([string[]]$Lines)
-        $info = New-Object System.Diagnostics.ProcessStartInfo
-        $info.FileName = $PwshPath
-        $info.Arguments = '-NoProfile -NonInteractive -ExecutionPolicy Bypass -File "' + $EnginePath + '"'
-        $info.UseShellExecute = $false
-        $info.RedirectStandardInput = $true
-        $info.RedirectStandardOutput = $true
-        $info.RedirectStandardError = $true
-        $process = [System.Diagnostics.Process]::Start($info)
-        $stdin = New-Object System.IO.StreamWriter $process.StandardInput.BaseStream, (New-Object System.Text.UTF8Encoding $false)
-        $stdin.NewLine = "`n"
-        foreach ($line in $Lines) { $stdin.WriteLine($line) }
-        $stdin.Close()
-        # Raw bytes, so that a BOM would show (a StreamReader would hide it).
-        $buffer = New-Object System.IO.MemoryStream
-        $stdoutTask = $process.StandardOutput.BaseStream.CopyToAsync($buffer)
-        $stderrTask = $process.StandardError.ReadToEndAsync()
-        if (-not $process.WaitForExit(120000)) { $process.Kill(); throw 'engine did not exit' }
-        $stdoutTask.Wait()
-        $bytes = $buffer.ToArray()
-        $stdout = (New-Object System.Text.UTF8Encoding $false).GetString($bytes)
-        return [pscustomobject]@{
-            Raw      = $stdout
-            Bytes    = $bytes
-            Lines    = @($stdout -split "`n" | Where-Object { $_ -ne '' })
-            Stderr   = $stderrTask.Result
-            ExitCode = $process.ExitCode
-        }
-    }
-
     $script:Image = New-TestImage -Root (Join-Path $TestDrive 'image') -ServicesFixture 'GetServiceMitigation.xml'
     $imageJson = ConvertTo-Json -InputObject $Image -Compress
-    $script:Run = Invoke-Engine -Lines @(
+    $script:Run = Invoke-TestEngine -Lines @(
         '{"id":1,"op":"preflight","target":{"kind":"local"}}',
         ('{"id":2,"op":"gather","target":{"kind":"image","path":' + $imageJson + '}}'),
         ('{"id":3,"op":"readFiles","target":{"kind":"image","path":' + $imageJson + '},"paths":["C:\\WINDOWS\\system32\\inetsrv\\config\\applicationhost.config"]}'),
@@ -105,7 +73,7 @@ Describe 'engine over stdin/stdout' {
         $bad = Join-Path $TestDrive 'bad-image'
         $null = New-Item -ItemType Directory -Path $bad
         [System.IO.File]::WriteAllText((Join-Path $bad 'registry.xml'), '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
-        $run = Invoke-Engine -Lines @('{"id":9,"op":"gather","target":{"kind":"image","path":' + (ConvertTo-Json -InputObject $bad -Compress) + '}}')
+        $run = Invoke-TestEngine -Lines @('{"id":9,"op":"gather","target":{"kind":"image","path":' + (ConvertTo-Json -InputObject $bad -Compress) + '}}')
         $run.ExitCode | Should -Be 0
         $run.Lines.Count | Should -Be 1
         $response = $run.Lines[0] | ConvertFrom-Json

@@ -73,3 +73,53 @@ function Get-TestFileSha256 {
     param([string]$Path)
     return (Get-FileHash -LiteralPath $Path -Algorithm SHA256).Hash.ToLowerInvariant()
 }
+
+function Start-TestEngineProcess {
+    <#
+    Starts a PowerShell child on a script (the built engine by default) with stdin, stdout and stderr
+    redirected; stdin stays open. Stdout is copied as raw bytes, so that a BOM would show.
+    #>
+    param([string]$ScriptPath = $script:EnginePath, [hashtable]$Environment = @{})
+    $info = New-Object System.Diagnostics.ProcessStartInfo
+    $info.FileName = $script:PwshPath
+    $info.Arguments = '-NoProfile -NonInteractive -ExecutionPolicy Bypass -File "' + $ScriptPath + '"'
+    $info.UseShellExecute = $false
+    $info.RedirectStandardInput = $true
+    $info.RedirectStandardOutput = $true
+    $info.RedirectStandardError = $true
+    foreach ($name in $Environment.Keys) { $info.EnvironmentVariables[$name] = [string]$Environment[$name] }
+    $process = [System.Diagnostics.Process]::Start($info)
+    $stdin = New-Object System.IO.StreamWriter $process.StandardInput.BaseStream, (New-Object System.Text.UTF8Encoding $false)
+    $stdin.NewLine = "`n"
+    $stdin.AutoFlush = $true
+    $stdout = New-Object System.IO.MemoryStream
+    return [pscustomobject]@{
+        Process    = $process
+        Stdin      = $stdin
+        Stdout     = $stdout
+        StdoutTask = $process.StandardOutput.BaseStream.CopyToAsync($stdout)
+        StderrTask = $process.StandardError.ReadToEndAsync()
+    }
+}
+
+function Invoke-TestEngine {
+    <#
+    Runs the built engine on request lines (UTF-8, no BOM; stdin closed after them) and returns its
+    stdout (Raw, Bytes, non-empty Lines), Stderr and ExitCode. Environment adds variables (EXMIT_TEST_HOOKS).
+    #>
+    param([string[]]$Lines, [hashtable]$Environment = @{})
+    $engine = Start-TestEngineProcess -Environment $Environment
+    foreach ($line in $Lines) { $engine.Stdin.WriteLine($line) }
+    $engine.Stdin.Close()
+    if (-not $engine.Process.WaitForExit(120000)) { $engine.Process.Kill(); throw 'engine did not exit' }
+    $engine.StdoutTask.Wait()
+    $bytes = $engine.Stdout.ToArray()
+    $text = (New-Object System.Text.UTF8Encoding $false).GetString($bytes)
+    return [pscustomobject]@{
+        Raw      = $text
+        Bytes    = $bytes
+        Lines    = @($text -split "`n" | Where-Object { $_ -ne '' })
+        Stderr   = $engine.StderrTask.Result
+        ExitCode = $engine.Process.ExitCode
+    }
+}

@@ -4,30 +4,6 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     foreach ($engineSource in $EngineSources) { . $engineSource -NoRun }
 
-    function Start-TestEngine {
-        <# Starts a PowerShell child on a script file with stdin/stdout redirected (stdin stays open). #>
-        param([string]$ScriptPath)
-        $info = New-Object System.Diagnostics.ProcessStartInfo
-        $info.FileName = $PwshPath
-        $info.Arguments = '-NoProfile -NonInteractive -ExecutionPolicy Bypass -File "' + $ScriptPath + '"'
-        $info.UseShellExecute = $false
-        $info.RedirectStandardInput = $true
-        $info.RedirectStandardOutput = $true
-        $info.RedirectStandardError = $true
-        $process = [System.Diagnostics.Process]::Start($info)
-        $stdin = New-Object System.IO.StreamWriter $process.StandardInput.BaseStream, (New-Object System.Text.UTF8Encoding $false)
-        $stdin.NewLine = "`n"
-        $stdin.AutoFlush = $true
-        $stdout = New-Object System.IO.MemoryStream
-        return [pscustomobject]@{
-            Process    = $process
-            Stdin      = $stdin
-            Stdout     = $stdout
-            StdoutTask = $process.StandardOutput.BaseStream.CopyToAsync($stdout)
-            StderrTask = $process.StandardError.ReadToEndAsync()
-        }
-    }
-
     function Wait-TestEngine {
         <# Waits for the child to exit on its own (stdin still open), then returns its lines and exit code. #>
         param($Engine, [int]$TimeoutMs = 60000)
@@ -65,7 +41,7 @@ BeforeAll {
 Describe 'exit' {
     BeforeAll {
         $imageJson = ConvertTo-Json -InputObject $Image -Compress
-        $engine = Start-TestEngine -ScriptPath $EnginePath
+        $engine = Start-TestEngineProcess -ScriptPath $EnginePath
         $engine.Stdin.WriteLine('{"id":1,"op":"preflight"}')
         $engine.Stdin.WriteLine('{"id":2,"op":"readFiles","target":{"kind":"image","path":' + $imageJson + '},"paths":["C:\\inetpub\\wwwroot\\utf16.config","c:\\INETPUB\\wwwroot\\web.config","C:\\inetpub\\none.config"]}')
         $engine.Stdin.WriteLine('{"id":3,"op":"exit"}')
@@ -98,7 +74,7 @@ Describe 'exit' {
     }
 
     It 'answers a request without a numeric id with id null, and still exits on an exit without one' {
-        $engine = Start-TestEngine -ScriptPath $EnginePath
+        $engine = Start-TestEngineProcess -ScriptPath $EnginePath
         $engine.Stdin.WriteLine('{"id":"a","op":"preflight"}')
         $engine.Stdin.WriteLine('{"op":"exit"}')
         $run = Wait-TestEngine -Engine $engine
@@ -154,7 +130,7 @@ Describe 'progress events' {
         )
         [System.IO.File]::WriteAllText($driver, ($lines -join "`n"), (New-Object System.Text.UTF8Encoding $false))
         $out = (Join-Path $TestDrive 'collected') | ConvertTo-Json -Compress
-        $engine = Start-TestEngine -ScriptPath $driver
+        $engine = Start-TestEngineProcess -ScriptPath $driver
         $engine.Stdin.WriteLine('{"id":4,"op":"preflight"}')
         $engine.Stdin.WriteLine('{"id":5,"op":"collect","target":{"kind":"local"},"out":' + $out + '}')
         $engine.Stdin.WriteLine('{"id":6,"op":"exit"}')
@@ -257,7 +233,7 @@ Describe 'Constrained language mode' {
         # Application control runs unapproved scripts in ConstrainedLanguage; a parent session in that mode does the same to the script it calls.
         $wrapper = Join-Path $TestDrive 'constrained.ps1'
         [System.IO.File]::WriteAllText($wrapper, ("`$ExecutionContext.SessionState.LanguageMode = 'ConstrainedLanguage'`n& '{0}'`nexit `$LASTEXITCODE`n" -f $EnginePath.Replace("'", "''")))
-        $engine = Start-TestEngine -ScriptPath $wrapper
+        $engine = Start-TestEngineProcess -ScriptPath $wrapper
         $engine.Stdin.WriteLine('{"id":1,"op":"preflight","target":{"kind":"local"}}')
         $done = Wait-TestEngine -Engine $engine
         # PowerShell 7 may colour and wrap an error record ('| ' at each line start): compare the words.
