@@ -13,7 +13,7 @@ import type { AuditEntry } from '../audit/plan.ts';
 import { ExitCode, ExmitError, inputError, usageError } from '../errors.ts';
 import { readIis, readServer, servicesWanted, type IisReading, type ServerReading } from '../server.ts';
 import { auditServer } from '../audit/plan.ts';
-import { createIisJudge } from '../audit/iis-judge.ts';
+import { createIisJudge, rewriteModuleInstalled } from '../audit/iis-judge.ts';
 import { probePaths } from '../audit/report.ts';
 import { URL_REWRITE_DOWNLOAD } from '../audit/advice.ts';
 import { parseConfigXml } from '../iis/config-xml.ts';
@@ -156,9 +156,7 @@ function interruptedOf(state: ExmitState): { name: string; run: JournalRun }[] {
 
 function requireRewriteModule(changes: readonly HeldChange[], iis: IisReading | null): void {
   if (iis === null || !changes.some((c) => c.change.kind === 'inbound-rule' || c.change.kind === 'outbound-rule')) return;
-  // Through the judge, which reads globalModules kept in another file (configSource) as IIS does.
-  const loaded = createIisJudge(iis).globalModules().some((g) => g.name.toLowerCase() === 'rewritemodule');
-  if (!loaded) {
+  if (!rewriteModuleInstalled(createIisJudge(iis))) {
     throw inputError('the IIS URL Rewrite module (RewriteModule) is not installed on this server, so its rules cannot take effect; nothing was changed', `Install IIS URL Rewrite 2.1 (${URL_REWRITE_DOWNLOAD}), then run exmit apply again; the mitigations that are not rules can be applied now by naming them.`);
   }
 }

@@ -8,6 +8,14 @@ import { descend } from '../iis/config-xml.ts';
 import { evaluateInbound, evaluateOutbound, unevaluatedRules, type TraceEntry } from '../iis/rewrite-eval.ts';
 import { readGlobalModules, urlPathOnly } from '../iis/sites.ts';
 
+/**
+ * Whether IIS has the URL Rewrite module: RewriteModule among the global modules, read as IIS reads
+ * them (a list kept in another file, configSource, included). What apply requires before a rule.
+ */
+export function rewriteModuleInstalled(judge: IisJudge): boolean {
+  return judge.globalModules().some((g) => g.name.toLowerCase() === 'rewritemodule');
+}
+
 /** The judge over one server's IIS configuration. */
 export function createIisJudge(iis: IisReading): IisJudge {
   const cache = new Map<string, EffectiveRewrite>();

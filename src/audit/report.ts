@@ -5,7 +5,7 @@ import type { EngineTarget } from '../powershell/protocol.ts';
 import type { IisReading, ServerReading } from '../server.ts';
 import { actionApplies, auditServer, EXPOSED, type AuditEntry, type Status } from './plan.ts';
 import { adviseServer, type Advice } from './advice.ts';
-import { createIisJudge } from './iis-judge.ts';
+import { createIisJudge, rewriteModuleInstalled } from './iis-judge.ts';
 import { catalogHeader, type CatalogHeader } from '../output.ts';
 import type { DetectResult } from '../exchange/detect.ts';
 import type { Catalog, Mitigation } from '../catalog/types.ts';
@@ -37,8 +37,7 @@ export function planAudit(target: EngineTarget, resolved: ResolvedCatalog, block
   const warnings = [...resolved.warnings];
   if (target.kind === 'image') warnings.push(...missingExportWarnings(reading.facts, reading.server, resolved.catalog, mitigations));
   const targetArg = target.kind === 'image' ? `--target ${quoteArg(`image:${target.path}`)}` : null;
-  // As exmit apply checks it: through the judge, which reads globalModules kept in another file.
-  const rewriteModule = judge === null ? null : judge.globalModules().some((g) => g.name.toLowerCase() === 'rewritemodule');
+  const rewriteModule = judge === null ? null : rewriteModuleInstalled(judge);
   return { server: reading.server, catalog: catalogHeader(resolved), mitigations, exposed, advice: adviseServer(reading.server, mitigations, resolved.catalog, { targetArg, rewriteModule }), warnings };
 }
 
