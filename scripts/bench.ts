@@ -13,11 +13,15 @@ const runs = Number(process.env['BENCH_RUNS'] ?? 5);
 const pwsh = findPwsh(root);
 const example = path.join(root, 'examples', 'e19-cu12-oct22su');
 
+// The bare starts run as exmit runs its engine: without telemetry and update checks (src/powershell/door.ts),
+// which would otherwise add to the baseline (about 50 ms here) and flatter the ratios.
+const QUIET_POWERSHELL = { POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' };
+
 function time(label: string, command: string, args: string[], okCodes: number[], input?: string): number {
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = process.hrtime.bigint();
-    const result = spawnSync(command, args, { cwd: root, encoding: 'utf8', input, env: { ...process.env, EXMIT_POWERSHELL: pwsh, NO_COLOR: '1' } });
+    const result = spawnSync(command, args, { cwd: root, encoding: 'utf8', input, env: { ...process.env, ...QUIET_POWERSHELL, EXMIT_POWERSHELL: pwsh, NO_COLOR: '1' } });
     const ms = Number(process.hrtime.bigint() - start) / 1e6;
     if (result.error !== undefined || !okCodes.includes(result.status ?? -1)) {
       console.error(`${label}: failed (exit ${result.status}): ${result.error?.message ?? result.stderr}`);
