@@ -13,9 +13,9 @@ const runs = Number(process.env['BENCH_RUNS'] ?? 5);
 const pwsh = findPwsh(root);
 const example = path.join(root, 'examples', 'e19-cu12-oct22su');
 
-// The bare starts run as exmit runs its engine: without telemetry and update checks (src/powershell/door.ts),
-// which would otherwise add to the baseline (about 50 ms here) and flatter the ratios.
-const QUIET_POWERSHELL = { POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' };
+// The bare starts run as exmit runs its engine: without telemetry and update checks, which would
+// otherwise add to the baseline (about 50 ms here) and flatter the ratios.
+const { QUIET_POWERSHELL } = await import('../src/powershell/door.ts');
 
 function time(label: string, command: string, args: string[], okCodes: number[], input?: string): number {
   const samples: number[] = [];

@@ -369,6 +369,9 @@ function truncate(text: string): string {
   return one.length > 200 ? `${one.slice(0, 200)}...` : one;
 }
 
+/** What every PowerShell exmit starts gets: no telemetry, no update check (the benchmark's bare starts too). */
+export const QUIET_POWERSHELL = { POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' } as const;
+
 /**
  * The engine's environment: the caller's, without telemetry and update checks, and with the .NET JIT
  * in its quick mode (DOTNET_JITMinOpts, read by PowerShell 7's .NET; Windows PowerShell 5.1's .NET
@@ -378,8 +381,9 @@ function truncate(text: string): string {
  * set is kept.
  */
 export function engineEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return { DOTNET_JITMinOpts: '1', ...env, POWERSHELL_TELEMETRY_OPTOUT: '1', POWERSHELL_UPDATECHECK: 'Off' };
+  return { DOTNET_JITMinOpts: '1', ...env, ...QUIET_POWERSHELL };
 }
+
 
 /** Starts the engine: one PowerShell process that serves every request of this run. Bad settings fail before it starts. */
 export function startEngine(options: EngineOptions = {}): EngineSession {
